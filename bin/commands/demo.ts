@@ -1,0 +1,20 @@
+import { Command } from 'commander';
+import { runDemo, type DemoReport } from '../../functions/core/demo.ts';
+import { runCommand, type Io } from './common.ts';
+
+export function demoCommand(io: Io): Command {
+  return new Command('demo')
+    .description('the whole life cycle on an embedded PostgreSQL and local storage (no AWS account needed)')
+    .addHelpText('after', `
+Starts a throwaway PostgreSQL from the local server binaries (Debian: the "postgresql" package),
+applies the migrations in --dir, shows their status, reverts one and re-applies it, validates the
+checksums, then stops the server and removes its data. This is what "npm start" runs.`)
+    .action((_o, cmd: Command) => runCommand<object, DemoReport>(cmd, io,
+      (ctx) => runDemo({
+        migrationsDir: ctx.rt.settings.migrationsDir,
+        logger: ctx.rt.logger,
+        // Narration goes to stdout, unless stdout is reserved for --json.
+        say: (line) => (ctx.opts.json ? io.err : io.out)(`${line}\n`),
+      }),
+      () => {}));
+}

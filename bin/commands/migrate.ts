@@ -1,0 +1,90 @@
+import { Command } from 'commander';
+import { errorMessage } from '../../functions/core/errors.ts';
+import { createMigration, describeStatus, migrationStatus, runMigrations, validateMigrations, type MigrateRequest, type MigrateResult } from '../../functions/core/migrate/job.ts';
+import { parseCount, runCommand, type CommandContext, type Io } from './common.ts';
+
+function printResult(r: MigrateResult, { io }: CommandContext<unknown>): void {
+  if (r.dryRun) {
+    io.out(`Dry run: would ${r.direction === 'up' ? 'apply' : 'revert'} ${r.ran.length} migration(s). Nothing was changed.\n`);
+    for (const m of r.ran) io.out(`\n-- ${m.name} (${r.direction})\n${m.sql ?? ''}\n`);
+    return;
+  }
+  if (r.ran.length === 0) {
+    io.out(r.direction === 'up' ? 'Nothing to apply: the database is up to date.\n' : 'Nothing to revert.\n');
+    return;
+  }
+  for (const m of r.ran) io.out(`${r.direction === 'up' ? 'applied ' : 'reverted'}  ${m.name}${m.durationMs !== undefined ? `  (${m.durationMs} ms)` : ''}\n`);
+}
+
+async function migrateAndAlert(ctx: CommandContext<unknown>, req: MigrateRequest): Promise<MigrateResult> {
+  const deps = await ctx.rt.migrateDeps();
+  try {
+    return await runMigrations(deps, req);
+  } catch (err) {
+    if (!req.dryRun) {
+      await ctx.rt.alert({ severity: 'critical', job: 'migrate', summary: errorMessage(err), details: { command: req.command, target: req.target, count: req.count } });
+    }
+    throw err;
+  }
+}
+
+export function migrateCommand(io: Io): Command {
+  const migrate = new Command('migrate')
+    .description('versioned schema migrations (node-pg-migrate files, with checksums and a lock)')
+    .addHelpText('after', `
+Migration files live in --dir (default ./migrations): NNN_name.sql with "-- Up Migration" and
+"-- Down Migration" sections, or NNN_name.js exporting up(pgm) and down(pgm). A .sql file with a
+line "-- pgops:no-transaction" runs outside a transaction (CREATE INDEX CONCURRENTLY).
+
+Examples:
+  $ pgops migrate status --database-url postgres://app@db:5432/app
+  $ pgops migrate up --dry-run          # show the SQL, change nothing
+  $ pgops migrate up                    # apply everything pending
+  $ pgops migrate down --count 2        # revert the last two
+  $ pgops migrate to 003                # move to exactly 003_..., up or down
+  $ pgops migrate validate              # exit 1 if an applied file was edited or deleted
+  $ pgops migrate create add_tokens --sql`);
+
+  migrate.command('up')
+    .description('apply pending migrations (all by default)')
+    .option('--count <n>', 'apply at most n migrations', parseCount)
+    .option('--dry-run', 'print the SQL that would run; change nothing, create nothing')
+    .action((_o, cmd: Command) => runCommand<{ count?: number; dryRun?: boolean }, MigrateResult>(cmd, io,
+      (ctx) => migrateAndAlert(ctx, { command: 'up', count: ctx.opts.count, dryRun: ctx.opts.dryRun }), printResult));
+
+  migrate.command('down')
+    .description('revert the last applied migrations (1 by default)')
+    .option('--count <n>', 'revert the last n migrations', parseCount)
+    .option('--dry-run', 'print the SQL that would run; change nothing')
+    .action((_o, cmd: Command) => runCommand<{ count?: number; dryRun?: boolean }, MigrateResult>(cmd, io,
+      (ctx) => migrateAndAlert(ctx, { command: 'down', count: ctx.opts.count, dryRun: ctx.opts.dryRun }), printResult));
+
+  migrate.command('to')
+    .description('move up or down to exactly this migration (full name or unique prefix)')
+    .argument('<migration>', 'a migration name, file name, or unique prefix such as 003')
+    .option('--dry-run', 'print the SQL that would run; change nothing')
+    .action((target: string, _o, cmd: Command) => runCommand<{ dryRun?: boolean }, MigrateResult>(cmd, io,
+      (ctx) => migrateAndAlert(ctx, { command: 'to', target, dryRun: ctx.opts.dryRun }), printResult));
+
+  migrate.command('status')
+    .description('list applied, pending, modified and missing migrations')
+    .action((_o, cmd: Command) => runCommand(cmd, io,
+      async (ctx) => migrationStatus(await ctx.rt.migrateDeps()),
+      (s, { io: o }) => o.out(`${describeStatus(s).join('\n')}\n`)));
+
+  migrate.command('validate')
+    .description('exit 1 if an applied migration file was edited or deleted')
+    .action((_o, cmd: Command) => runCommand(cmd, io,
+      async (ctx) => validateMigrations(await ctx.rt.migrateDeps()),
+      (s, { io: o }) => o.out(`ok: ${s.applied.length} applied migration(s) match their files; ${s.pending.length} pending\n`)));
+
+  migrate.command('create')
+    .description('create the next numbered migration file with up and down parts')
+    .argument('<name>', 'what the migration does, e.g. add_tokens')
+    .option('--sql', 'a .sql file (default: .js)')
+    .action((name: string, _o, cmd: Command) => runCommand<{ sql?: boolean }, { path: string; name: string }>(cmd, io,
+      async (ctx) => createMigration(ctx.rt.settings.migrationsDir, name, { sql: ctx.opts.sql }),
+      (r, { io: o }) => o.out(`created ${r.path}\n`)));
+
+  return migrate;
+}

@@ -1,0 +1,214 @@
+// The one module that reads the environment. Flags (CLI) override environment variables; the
+// optional JSON config file holds thresholds, retention and cleanup rules. Everything is validated
+// with zod and every bad field is reported at once (ConfigError, exit 2).
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import type { LogLevel } from './logger.ts';
+import { registerSecret } from './redact.ts';
+
+/** A plain SQL identifier: refused unless it is one, so it can be quoted and never spliced. */
+export const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, underscore; at most 63 characters)');
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const ratio = z.number().min(0).max(1);
+
+export const cleanupRuleSchema = z.strictObject({
+  name: z.string().min(1),
+  table: identifier,
+  schema: identifier.optional(),
+  timestampColumn: identifier,
+  olderThanDays: z.number().positive(),
+  batchSize: positiveInt.max(1_000_000).default(5000),
+});
+
+export const fileConfigSchema = z.strictObject({
+  environment: z.string().min(1).max(64).default('default'),
+  database: z.strictObject({
+    lockTimeoutMs: nonNegativeInt.default(5000),
+    statementTimeoutMs: nonNegativeInt.default(0),
+    connectTimeoutMs: positiveInt.default(10_000),
+  }).prefault({}),
+  migrate: z.strictObject({
+    lockWaitSeconds: nonNegativeInt.default(60),
+    migrationsTable: identifier.default('pgmigrations'),
+    migrationsSchema: identifier.default('public'),
+  }).prefault({}),
+  backup: z.strictObject({
+    inlineMaxBytes: positiveInt.default(10 * 1024 ** 3),
+  }).prefault({}),
+  health: z.strictObject({
+    maxBackupAgeHours: z.number().positive().default(26),
+    minBackupSizeRatio: ratio.default(0.5),
+    maxRestoreTestAgeDays: z.number().positive().default(8),
+    longRunningQuerySeconds: z.number().positive().default(300),
+    deadTupleRatioWarn: ratio.default(0.2),
+    maxDailyGrowthRatio: z.number().nonnegative().default(0.1),
+    alertRepeatHours: z.number().positive().default(24),
+  }).prefault({}),
+  retention: z.strictObject({
+    keepLast: nonNegativeInt.default(7),
+    keepDaily: nonNegativeInt.default(7),
+    keepWeekly: nonNegativeInt.default(4),
+    keepMonthly: nonNegativeInt.default(12),
+  }).prefault({}),
+  cleanup: z.strictObject({
+    rules: z.array(cleanupRuleSchema).default([]),
+    callFunctions: z.array(identifier).default([]),
+    vacuumAnalyze: z.boolean().default(false),
+  }).prefault({}),
+});
+
+export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type CleanupRule = z.infer<typeof cleanupRuleSchema>;
+
+export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface Settings {
+  /** A postgres:// URL, when given directly. */
+  databaseUrl?: string;
+  /** A Secrets Manager secret id in the RDS JSON shape. */
+  databaseSecretId?: string;
+  /** Overrides the sslmode of a secret-based connection (a URL carries its own). */
+  sslMode?: SslMode;
+  /** A CA bundle (PEM file) to verify the server certificate. */
+  caFile?: string;
+  /** The id used in the storage layout; defaults to the connection's database name. */
+  databaseId?: string;
+  storage?: string;
+  s3Endpoint?: string;
+  migrationsDir: string;
+  snsTopicArn?: string;
+  slackWebhookUrl?: string;
+  slackWebhookSecretId?: string;
+  logLevel: LogLevel;
+  config: FileConfig;
+  configFile?: string;
+}
+
+/** What the CLI may pass over the environment. */
+export interface Flags {
+  databaseUrl?: string;
+  storage?: string;
+  dir?: string;
+  config?: string;
+}
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+  PGOPS_DATABASE_SECRET_ID: z.string().min(1).optional(),
+  PGOPS_DATABASE_SSLMODE: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  PGOPS_DATABASE_CA_FILE: z.string().min(1).optional(),
+  PGOPS_DATABASE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, dot, dash and underscore only').optional(),
+  PGOPS_STORAGE: z.string().regex(/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.*)$/, 'must be s3://bucket/prefix or file:///absolute/path').optional(),
+  PGOPS_S3_ENDPOINT: z.url().optional(),
+  PGOPS_MIGRATIONS_DIR: z.string().min(1).optional(),
+  PGOPS_CONFIG: z.string().min(1).optional(),
+  PGOPS_SNS_TOPIC_ARN: z.string().regex(/^arn:aws[a-z-]*:sns:/, 'must be an SNS topic ARN').optional(),
+  PGOPS_SLACK_WEBHOOK_URL: z.url().optional(),
+  PGOPS_SLACK_WEBHOOK_SECRET_ID: z.string().min(1).optional(),
+  PGOPS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).optional(),
+  PGOPS_ENVIRONMENT: z.string().min(1).max(64).optional(),
+});
+
+const FLAG_NAMES: Record<string, string> = {
+  DATABASE_URL: '--database-url / DATABASE_URL',
+  PGOPS_STORAGE: '--storage / PGOPS_STORAGE',
+  PGOPS_MIGRATIONS_DIR: '--dir / PGOPS_MIGRATIONS_DIR',
+  PGOPS_CONFIG: '--config / PGOPS_CONFIG',
+};
+
+function formatIssues(error: z.ZodError, prefix = '', names: Record<string, string> = {}): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const shown = names[path] ?? (prefix + path || '(root)');
+    return `${shown}: ${issue.message}`;
+  });
+}
+
+/** Parse and validate a config file body. Exported for tests and the CDK app. */
+export function parseFileConfig(raw: unknown, source = 'config'): { config?: FileConfig; issues: string[] } {
+  const parsed = fileConfigSchema.safeParse(raw ?? {});
+  if (parsed.success) return { config: parsed.data, issues: [] };
+  return { issues: formatIssues(parsed.error, `${source}: `) };
+}
+
+/**
+ * Build the settings from flags, the environment and the config file, validating all three.
+ * Throws a ConfigError naming every bad field.
+ */
+export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Settings {
+  const merged: Record<string, string | undefined> = { ...env };
+  if (flags.databaseUrl !== undefined) merged.DATABASE_URL = flags.databaseUrl;
+  if (flags.storage !== undefined) merged.PGOPS_STORAGE = flags.storage;
+  if (flags.dir !== undefined) merged.PGOPS_MIGRATIONS_DIR = flags.dir;
+  if (flags.config !== undefined) merged.PGOPS_CONFIG = flags.config;
+  // Empty variables are treated as unset (a common shell and CloudFormation artefact).
+  for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k];
+
+  // Mask secrets before anything could echo them.
+  registerSecret(merged.PGOPS_SLACK_WEBHOOK_URL);
+  if (merged.DATABASE_URL) {
+    try { registerSecret(decodeURIComponent(new URL(merged.DATABASE_URL).password)); } catch { /* invalid URL: reported below */ }
+  }
+
+  const issues: string[] = [];
+  const envParsed = envSchema.safeParse(merged);
+  const e = envParsed.success ? envParsed.data : undefined;
+  if (!envParsed.success) {
+    // Never echo the value: a malformed URL may still contain a password.
+    issues.push(...formatIssues(envParsed.error, '', FLAG_NAMES));
+  }
+  if (merged.DATABASE_URL && merged.PGOPS_DATABASE_SECRET_ID) {
+    issues.push('DATABASE_URL and PGOPS_DATABASE_SECRET_ID are both set: use one');
+  }
+
+  let config: FileConfig | undefined;
+  const configFile = merged.PGOPS_CONFIG ? resolve(cwd, merged.PGOPS_CONFIG) : undefined;
+  if (configFile) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(configFile, 'utf8'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      issues.push(`config file ${configFile}: ${code === 'ENOENT' ? 'not found' : err instanceof SyntaxError ? `not valid JSON (${err.message})` : (err as Error).message}`);
+    }
+    if (raw !== undefined) {
+      const r = parseFileConfig(raw, 'config');
+      issues.push(...r.issues);
+      config = r.config;
+    }
+  } else {
+    config = fileConfigSchema.parse({});
+  }
+
+  if (issues.length > 0 || !e || !config) throw new ConfigError('invalid configuration', issues);
+  if (e.PGOPS_ENVIRONMENT) config.environment = e.PGOPS_ENVIRONMENT;
+
+  const dir = e.PGOPS_MIGRATIONS_DIR ?? 'migrations';
+  return {
+    databaseUrl: e.DATABASE_URL,
+    databaseSecretId: e.PGOPS_DATABASE_SECRET_ID,
+    sslMode: e.PGOPS_DATABASE_SSLMODE,
+    caFile: e.PGOPS_DATABASE_CA_FILE,
+    databaseId: e.PGOPS_DATABASE_ID,
+    storage: e.PGOPS_STORAGE,
+    s3Endpoint: e.PGOPS_S3_ENDPOINT,
+    migrationsDir: isAbsolute(dir) ? dir : resolve(cwd, dir),
+    snsTopicArn: e.PGOPS_SNS_TOPIC_ARN,
+    slackWebhookUrl: e.PGOPS_SLACK_WEBHOOK_URL,
+    slackWebhookSecretId: e.PGOPS_SLACK_WEBHOOK_SECRET_ID,
+    logLevel: e.PGOPS_LOG_LEVEL ?? 'info',
+    config,
+    configFile,
+  } satisfies Settings as Settings;
+}
+
+/** Settings with defaults only: for tests and embedded runs. */
+export function defaultFileConfig(overrides: unknown = {}): FileConfig {
+  const r = parseFileConfig(overrides);
+  if (!r.config) throw new ConfigError('invalid configuration', r.issues);
+  return r.config;
+}

@@ -1,0 +1,215 @@
+// Database access: where to connect (a URL or a Secrets Manager secret in the RDS JSON shape),
+// TLS, timeouts, application_name=pgops, and errors an operator can act on.
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import pg from 'pg';
+import { z } from 'zod';
+import type { FileConfig, Settings, SslMode } from './config.ts';
+import { ConfigError, ConnectionError, errorMessage } from './errors.ts';
+import { displayConnection, redactString, registerSecret } from './redact.ts';
+
+export interface DbTarget {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+  sslMode: SslMode;
+  caFile?: string;
+  /** postgres://user:***@host:port/db: the only form ever shown. */
+  display: string;
+}
+
+const rdsSecretSchema = z.object({
+  host: z.string().min(1),
+  port: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional(),
+  username: z.string().min(1),
+  password: z.string(),
+  dbname: z.string().min(1).optional(),
+});
+
+export function parseDatabaseUrl(url: string, overrides: { sslMode?: SslMode; caFile?: string } = {}): DbTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError('invalid configuration', ['--database-url / DATABASE_URL: not a valid URL']);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new ConfigError('invalid configuration', ['--database-url / DATABASE_URL: must start with postgres://']);
+  }
+  const password = u.password ? decodeURIComponent(u.password) : undefined;
+  registerSecret(password);
+  const params = u.searchParams;
+  const sslParam = params.get('sslmode');
+  const sslModes: SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
+  if (sslParam !== null && !sslModes.includes(sslParam as SslMode)) {
+    throw new ConfigError('invalid configuration', [`--database-url / DATABASE_URL: sslmode must be one of ${sslModes.join(', ')}`]);
+  }
+  const host = params.get('host') ?? (u.hostname ? decodeURIComponent(u.hostname).replace(/^\[|\]$/g, '') : 'localhost');
+  const port = Number(params.get('port') ?? (u.port || 5432));
+  const user = decodeURIComponent(u.username || params.get('user') || 'postgres');
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || user;
+  const target: DbTarget = {
+    host,
+    port,
+    user,
+    password,
+    database,
+    sslMode: (sslParam as SslMode | null) ?? overrides.sslMode ?? 'prefer',
+    caFile: params.get('sslrootcert') ?? overrides.caFile,
+    display: '',
+  };
+  target.display = displayConnection(target);
+  return target;
+}
+
+export async function targetFromSecret(secretId: string, client: SecretsManagerClient, overrides: { sslMode?: SslMode; caFile?: string } = {}): Promise<DbTarget> {
+  let raw: string | undefined;
+  try {
+    const res = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    raw = res.SecretString;
+  } catch (err) {
+    throw new ConnectionError(`could not read database secret ${secretId}: ${errorMessage(err)}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw ?? '');
+  } catch {
+    throw new ConfigError(`database secret ${secretId} is not JSON in the RDS shape (host, port, username, password, dbname)`);
+  }
+  const parsed = rdsSecretSchema.safeParse(json);
+  if (!parsed.success) {
+    // Name the fields, never the values.
+    const fields = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`database secret ${secretId} is not in the RDS shape`, fields);
+  }
+  const s = parsed.data;
+  registerSecret(s.password);
+  const target: DbTarget = {
+    host: s.host,
+    port: Number(s.port ?? 5432),
+    user: s.username,
+    password: s.password,
+    database: s.dbname ?? 'postgres',
+    // RDS enforces TLS; its CA is not in Node's store, so verify only when a bundle is given.
+    sslMode: overrides.sslMode ?? (overrides.caFile ? 'verify-full' : 'require'),
+    caFile: overrides.caFile,
+    display: '',
+  };
+  target.display = displayConnection(target);
+  return target;
+}
+
+/** Resolve where to connect from the settings; `secrets` is only needed for a secret id. */
+export async function resolveTarget(settings: Settings, deps: { secrets?: () => SecretsManagerClient } = {}): Promise<DbTarget> {
+  if (settings.databaseUrl) return parseDatabaseUrl(settings.databaseUrl, { sslMode: settings.sslMode, caFile: settings.caFile });
+  if (settings.databaseSecretId) {
+    if (!deps.secrets) throw new ConfigError('PGOPS_DATABASE_SECRET_ID is set but no Secrets Manager client is available');
+    return targetFromSecret(settings.databaseSecretId, deps.secrets(), { sslMode: settings.sslMode, caFile: settings.caFile });
+  }
+  throw new ConfigError('invalid configuration', ['no database: set --database-url / DATABASE_URL or PGOPS_DATABASE_SECRET_ID']);
+}
+
+export function withDatabase(target: DbTarget, database: string): DbTarget {
+  const t = { ...target, database };
+  t.display = displayConnection(t);
+  return t;
+}
+
+function sslOptions(target: DbTarget): false | ConnectionOptions {
+  const ca = target.caFile ? readCa(target.caFile) : undefined;
+  switch (target.sslMode) {
+    case 'disable':
+    case 'prefer': // node-postgres cannot fall back; prefer means plain, as with a server without TLS
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+      return { rejectUnauthorized: true, ca, checkServerIdentity: () => undefined };
+    case 'verify-full':
+      return { rejectUnauthorized: true, ca };
+  }
+}
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('invalid configuration', [`CA bundle ${file}: ${errorMessage(err)}`]);
+  }
+}
+
+export type DbSessionOptions = Pick<FileConfig['database'], 'lockTimeoutMs' | 'statementTimeoutMs' | 'connectTimeoutMs'>;
+
+export const DEFAULT_SESSION: DbSessionOptions = { lockTimeoutMs: 5000, statementTimeoutMs: 0, connectTimeoutMs: 10_000 };
+
+/** Turn a driver error into one sentence naming the cause; never includes the password. */
+export function describeConnectError(err: unknown, target: DbTarget, timeoutMs: number): string {
+  const e = err as { code?: string; message?: string };
+  const where = target.display;
+  switch (e.code) {
+    case 'ECONNREFUSED': return `could not connect to ${where}: connection refused (is PostgreSQL running and listening on port ${target.port}?)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return `could not connect to ${where}: host ${target.host} not found`;
+    case 'ETIMEDOUT': return `could not connect to ${where}: timed out`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH': return `could not connect to ${where}: host unreachable`;
+    case '28P01': return `could not connect to ${where}: password authentication failed for user "${target.user}"`;
+    case '28000': return `could not connect to ${where}: access denied (${redactString(e.message ?? '')})`;
+    case '3D000': return `could not connect to ${where}: database "${target.database}" does not exist`;
+    case '57P03': return `could not connect to ${where}: the server is starting up or shutting down`;
+    default:
+      if (/timeout/i.test(e.message ?? '')) return `could not connect to ${where}: timed out after ${timeoutMs} ms`;
+      return `could not connect to ${where}: ${redactString(e.message ?? String(err))}`;
+  }
+}
+
+/**
+ * A connected client with the session settings every pgops job relies on:
+ * application_name=pgops, lock_timeout and statement_timeout.
+ */
+export async function connect(target: DbTarget, session: DbSessionOptions = DEFAULT_SESSION, applicationName = 'pgops'): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    database: target.database,
+    ssl: sslOptions(target),
+    application_name: applicationName,
+    connectionTimeoutMillis: session.connectTimeoutMs,
+  });
+  // A backend terminated while idle must not crash the process; the next query reports it.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new ConnectionError(describeConnectError(err, target, session.connectTimeoutMs), { cause: err });
+  }
+  try {
+    await client.query(`SET lock_timeout = ${Math.trunc(session.lockTimeoutMs)}`);
+    await client.query(`SET statement_timeout = ${Math.trunc(session.statementTimeoutMs)}`);
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new ConnectionError(`connected to ${target.display} but could not set session options: ${errorMessage(err)}`, { cause: err });
+  }
+  return client;
+}
+
+/** Run `fn` with a connected client and always close it. */
+export async function withClient<T>(target: DbTarget, session: DbSessionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(target, session);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Quote an identifier that has already been validated (or comes from the catalog). */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

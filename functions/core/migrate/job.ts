@@ -1,0 +1,351 @@
+// The migrate job: node-pg-migrate's runner, wrapped with what its users ask for and it lacks:
+// checksums of applied files, a bounded wait on a per-table advisory lock, session timeouts,
+// `-- pgops:no-transaction`, a dry-run that touches nothing, and failures named by their file.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MigrationBuilder, runner } from 'node-pg-migrate';
+import type pg from 'pg';
+import { connect, quoteIdent, type DbSessionOptions, type DbTarget } from '../db.ts';
+import { ConfigError, LockTimeoutError, MigrationError, MigrationHistoryError, PgopsError, UsageError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { redactString } from '../redact.ts';
+import { IGNORE_PATTERN, createPgopsLoader, listMigrationFiles, renderMigrationSql, type HistoryTables, type MigrationFile, type ProgressTracker } from './files.ts';
+
+export interface MigrateDeps {
+  target: DbTarget;
+  session: DbSessionOptions;
+  dir: string;
+  tables: HistoryTables;
+  lockWaitSeconds: number;
+  logger: Logger;
+  /** Poll interval while waiting for the lock (tests shorten it). */
+  lockPollMs?: number;
+}
+
+export interface MigrationStatus {
+  applied: Array<{ name: string; runOn: string; checksum: string | null }>;
+  pending: Array<{ name: string }>;
+  modified: Array<{ name: string; file: string; recorded: string; current: string }>;
+  missing: Array<{ name: string }>;
+}
+
+export type MigrateCommand = 'up' | 'down' | 'to';
+
+export interface MigrateRequest {
+  command: MigrateCommand;
+  count?: number;
+  target?: string;
+  dryRun?: boolean;
+}
+
+export interface MigrateResult {
+  direction: 'up' | 'down';
+  ran: Array<{ name: string; durationMs?: number; sql?: string }>;
+  dryRun: boolean;
+}
+
+/** A stable advisory-lock key per migrations table, so two applications sharing a database do not block each other. */
+export function lockKey(tables: HistoryTables): bigint {
+  const digest = createHash('sha256').update(`pgops:migrate:${tables.schema}.${tables.table}`).digest();
+  return digest.readBigInt64BE(0);
+}
+
+async function tableExists(client: pg.Client, schema: string, table: string): Promise<boolean> {
+  const r = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoteIdent(schema)}.${quoteIdent(table)}`]);
+  return r.rows[0]?.t != null;
+}
+
+interface AppliedRow { name: string; runOn: Date; checksum: string | null }
+
+async function readApplied(client: pg.Client, t: HistoryTables): Promise<AppliedRow[]> {
+  if (!(await tableExists(client, t.schema, t.table))) return [];
+  const withChecksums = await tableExists(client, t.schema, t.checksums);
+  const history = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+  const sql = withChecksums
+    ? `SELECT m.name, m.run_on AT TIME ZONE current_setting('TimeZone') AS run_on, c.sha256 AS checksum FROM ${history} m LEFT JOIN ${quoteIdent(t.schema)}.${quoteIdent(t.checksums)} c ON c.name = m.name ORDER BY m.run_on, m.id`
+    : `SELECT m.name, m.run_on AT TIME ZONE current_setting('TimeZone') AS run_on, NULL::text AS checksum FROM ${history} m ORDER BY m.run_on, m.id`;
+  const r = await client.query<{ name: string; run_on: Date; checksum: string | null }>(sql);
+  return r.rows.map((row) => ({ name: row.name, runOn: row.run_on, checksum: row.checksum }));
+}
+
+function computeStatus(files: MigrationFile[], applied: AppliedRow[]): MigrationStatus {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const appliedNames = new Set(applied.map((a) => a.name));
+  return {
+    applied: applied.map((a) => ({ name: a.name, runOn: a.runOn.toISOString(), checksum: a.checksum })),
+    pending: files.filter((f) => !appliedNames.has(f.name)).map((f) => ({ name: f.name })),
+    modified: applied.flatMap((a) => {
+      const f = byName.get(a.name);
+      return f && a.checksum && a.checksum !== f.checksum ? [{ name: a.name, file: f.file, recorded: a.checksum, current: f.checksum }] : [];
+    }),
+    missing: applied.filter((a) => !byName.has(a.name)).map((a) => ({ name: a.name })),
+  };
+}
+
+function historyError(s: MigrationStatus): MigrationHistoryError | undefined {
+  if (s.modified.length === 0 && s.missing.length === 0) return undefined;
+  return new MigrationHistoryError(s.modified.map((m) => m.file), s.missing.map((m) => m.name));
+}
+
+async function listFiles(dir: string): Promise<MigrationFile[]> {
+  if (!existsSync(dir)) throw new ConfigError(`migrations directory ${dir} does not exist (set --dir or PGOPS_MIGRATIONS_DIR)`);
+  return listMigrationFiles(dir);
+}
+
+/** applied / pending / modified / missing. Read-only: creates nothing. */
+export async function migrationStatus(deps: MigrateDeps): Promise<MigrationStatus> {
+  const files = await listFiles(deps.dir);
+  const client = await connect(deps.target, deps.session);
+  try {
+    return computeStatus(files, await readApplied(client, deps.tables));
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Like status, but throws (exit 1) when an applied file was edited or deleted. */
+export async function validateMigrations(deps: MigrateDeps): Promise<MigrationStatus> {
+  const status = await migrationStatus(deps);
+  const err = historyError(status);
+  if (err) throw err;
+  return status;
+}
+
+/** Resolve `migrate to <name|prefix>` against the files. */
+export function resolveTarget(files: MigrationFile[], wanted: string): MigrationFile {
+  const exact = files.find((f) => f.name === wanted || f.file === wanted);
+  if (exact) return exact;
+  const matches = files.filter((f) => f.name.startsWith(wanted));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new UsageError(`no migration matches "${wanted}"`);
+  throw new UsageError(`"${wanted}" matches ${matches.length} migrations (${matches.map((m) => m.name).join(', ')}): give more of the name`);
+}
+
+interface Plan { direction: 'up' | 'down'; names: string[] }
+
+function plan(files: MigrationFile[], status: MigrationStatus, req: MigrateRequest): Plan {
+  const appliedNames = status.applied.map((a) => a.name);
+  const pendingNames = status.pending.map((p) => p.name);
+  if (req.command === 'up') {
+    const count = req.count ?? Number.POSITIVE_INFINITY;
+    return { direction: 'up', names: pendingNames.slice(0, count) };
+  }
+  if (req.command === 'down') {
+    const count = req.count ?? 1;
+    return { direction: 'down', names: appliedNames.slice(-count).reverse() };
+  }
+  if (!req.target) throw new UsageError('migrate to needs a migration name or prefix');
+  const target = resolveTarget(files, req.target);
+  const idx = appliedNames.indexOf(target.name);
+  if (idx >= 0) return { direction: 'down', names: appliedNames.slice(idx + 1).reverse() };
+  const order = files.map((f) => f.name);
+  const upTo = order.indexOf(target.name);
+  return { direction: 'up', names: pendingNames.filter((n) => order.indexOf(n) <= upTo) };
+}
+
+function validateCount(req: MigrateRequest): void {
+  if (req.count !== undefined && (!Number.isInteger(req.count) || req.count < 1)) {
+    throw new UsageError(`--count must be a whole number of at least 1 (got ${String(req.count)})`);
+  }
+}
+
+async function acquireLock(client: pg.Client, deps: MigrateDeps): Promise<void> {
+  const key = lockKey(deps.tables).toString();
+  const deadline = Date.now() + deps.lockWaitSeconds * 1000;
+  const poll = deps.lockPollMs ?? 500;
+  let told = false;
+  for (;;) {
+    const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key]);
+    if (r.rows[0]?.ok) return;
+    const holder = await client.query<{ pid: number; application_name: string; backend_start: Date }>(
+      `SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint AND l.objsubid = 1 LIMIT 1`,
+      [key],
+    ).catch(() => ({ rows: [] as Array<{ pid: number; application_name: string; backend_start: Date }> }));
+    const who = holder.rows[0] ? `pid ${holder.rows[0].pid}, application ${holder.rows[0].application_name || 'unknown'}` : 'another session';
+    if (Date.now() >= deadline) {
+      throw new LockTimeoutError(`another migration runner (${who}) holds the migration lock on ${deps.tables.schema}.${deps.tables.table}; gave up after ${deps.lockWaitSeconds} s (migrate.lockWaitSeconds)`);
+    }
+    if (!told) {
+      deps.logger.info(`another migration runner (${who}) holds the lock; waiting up to ${deps.lockWaitSeconds} s`);
+      told = true;
+    }
+    await new Promise((res) => setTimeout(res, Math.min(poll, Math.max(10, deadline - Date.now()))));
+  }
+}
+
+async function ensureChecksumTable(client: pg.Client, t: HistoryTables): Promise<void> {
+  await client.query(`CREATE TABLE IF NOT EXISTS ${quoteIdent(t.schema)}.${quoteIdent(t.checksums)} (
+    name varchar(255) PRIMARY KEY,
+    sha256 char(64) NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  )`);
+}
+
+/** Applied migrations from before pgops tracked checksums get their current checksum recorded. */
+async function adoptUntracked(client: pg.Client, deps: MigrateDeps, files: MigrationFile[], status: MigrationStatus): Promise<void> {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const untracked = status.applied.filter((a) => a.checksum === null && byName.has(a.name));
+  if (untracked.length === 0) return;
+  deps.logger.warn(`recording checksums for ${untracked.length} migration(s) applied before pgops tracked them`, { migrations: untracked.map((u) => u.name) });
+  for (const a of untracked) {
+    await client.query(`INSERT INTO ${quoteIdent(deps.tables.schema)}.${quoteIdent(deps.tables.checksums)} (name, sha256) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [a.name, byName.get(a.name)!.checksum]);
+  }
+}
+
+function describeFailure(err: unknown, tracker: ProgressTracker, session: DbSessionOptions): PgopsError {
+  if (err instanceof PgopsError) return err;
+  const e = err as { message?: string; code?: string; detail?: string; hint?: string };
+  let msg = redactString(e.message ?? String(err));
+  if (e.detail) msg += ` (detail: ${redactString(e.detail)})`;
+  if (e.hint) msg += ` (hint: ${redactString(e.hint)})`;
+  if (e.code === '55P03') msg += ` (a lock was not granted within database.lockTimeoutMs = ${session.lockTimeoutMs} ms: another session holds a conflicting lock; retry when it is gone)`;
+  if (e.code === '57014') msg += ` (database.statementTimeoutMs = ${session.statementTimeoutMs} ms)`;
+  const cur = tracker.current;
+  if (!cur) return new MigrationError(`migrate failed: ${msg}`, { cause: err });
+  const partial = cur.noTransaction ? ' It ran outside a transaction (pgops:no-transaction), so earlier statements of it may have taken effect (for example an INVALID index): check before retrying.' : ' It was rolled back.';
+  return new MigrationError(`migration ${cur.file} failed (${cur.direction}): ${msg}.${partial}`, { cause: err });
+}
+
+/** up / down / to. Takes the lock, validates the history, runs node-pg-migrate's runner. */
+export async function runMigrations(deps: MigrateDeps, req: MigrateRequest): Promise<MigrateResult> {
+  validateCount(req);
+  const files = await listFiles(deps.dir);
+  if (req.dryRun) return dryRun(deps, files, req);
+
+  const client = await connect(deps.target, deps.session);
+  const tracker: ProgressTracker = {};
+  const timings: Array<{ name: string; started: number; durationMs?: number }> = [];
+  const driverErrors: string[] = [];
+  try {
+    await acquireLock(client, deps);
+    try {
+      await ensureChecksumTable(client, deps.tables);
+      const status = computeStatus(files, await readApplied(client, deps.tables));
+      const bad = historyError(status);
+      if (bad) throw bad;
+      await adoptUntracked(client, deps, files, status);
+      const p = plan(files, status, req);
+      if (p.names.length === 0) {
+        deps.logger.info(p.direction === 'up' ? 'database is up to date: no migrations to apply' : 'no migrations to revert');
+        return { direction: p.direction, ran: [], dryRun: false };
+      }
+      const loader = createPgopsLoader(deps.tables, new Proxy(tracker, {
+        set(target, prop, value) {
+          if (prop === 'current' && value) {
+            const now = Date.now();
+            const prev = timings.at(-1);
+            if (prev && prev.durationMs === undefined) prev.durationMs = now - prev.started;
+            timings.push({ name: (value as { name: string }).name, started: now });
+            deps.logger.info(`migrating ${p.direction} ${(value as { file: string }).file}`);
+          }
+          return Reflect.set(target, prop, value);
+        },
+      }));
+      const quiet = (m: unknown) => deps.logger.debug(String(m));
+      const ran = await runner({
+        dbClient: client,
+        noLock: true, // we hold our own, bounded, per-table lock on this very session
+        dir: deps.dir,
+        ignorePattern: IGNORE_PATTERN,
+        migrationsTable: deps.tables.table,
+        migrationsSchema: deps.tables.schema,
+        direction: p.direction,
+        count: p.names.length,
+        checkOrder: true,
+        singleTransaction: false, // each migration commits on its own, as with Flyway
+        migrationLoaderStrategies: [{ extensions: ['.sql', '.js', '.mjs', '.cjs'], loader }],
+        logger: { debug: quiet, info: quiet, warn: quiet, error: (m: unknown) => { driverErrors.push(String(m)); quiet(m); } },
+      });
+      const last = timings.at(-1);
+      if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.started;
+      const durations = new Map(timings.map((t) => [t.name, t.durationMs]));
+      const result = { direction: p.direction, ran: ran.map((m) => ({ name: m.name, durationMs: durations.get(m.name) })), dryRun: false };
+      deps.logger.info(`${p.direction === 'up' ? 'applied' : 'reverted'} ${result.ran.length} migration(s)`);
+      return result;
+    } catch (err) {
+      // node-pg-migrate leaves a failed per-migration transaction open on our client.
+      await client.query('ROLLBACK').catch(() => {});
+      throw describeFailure(err, tracker, deps.session);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey(deps.tables).toString()]).catch(() => {});
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {
+  // Read-only: no lock, no table creation, nothing executed.
+  const client = await connect(deps.target, deps.session);
+  let status: MigrationStatus;
+  try {
+    status = computeStatus(files, await readApplied(client, deps.tables));
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const bad = historyError(status);
+  if (bad) throw bad;
+  const p = plan(files, status, req);
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const noDb = {
+    query: () => Promise.reject(new MigrationError('dry-run: this migration queries the database while building its SQL, which a dry-run cannot do')),
+    select: () => Promise.reject(new MigrationError('dry-run: this migration queries the database while building its SQL, which a dry-run cannot do')),
+  };
+  const ran: MigrateResult['ran'] = [];
+  for (const name of p.names) {
+    const file = byName.get(name);
+    if (!file) throw new MigrationError(`applied migration ${name} has no file to revert with`);
+    // MigrationBuilder only needs its db for pgm.db calls, which a dry-run refuses.
+    const sql = await renderMigrationSql(file, p.direction, () => new MigrationBuilder(noDb as any, undefined, false, { debug() {}, info() {}, warn() {}, error() {} }));
+    ran.push({ name, sql });
+  }
+  deps.logger.info(`dry run: would ${p.direction === 'up' ? 'apply' : 'revert'} ${ran.length} migration(s); nothing was changed`);
+  return { direction: p.direction, ran, dryRun: true };
+}
+
+const TEMPLATE_SQL = `-- Up Migration
+
+-- Down Migration
+`;
+
+const TEMPLATE_JS = `/** @param {import('node-pg-migrate').MigrationBuilder} pgm */
+export const up = (pgm) => {
+};
+
+/** @param {import('node-pg-migrate').MigrationBuilder} pgm */
+export const down = (pgm) => {
+};
+`;
+
+/** `migrate create <name>`: the next numbered file, with up and down parts. */
+export async function createMigration(dir: string, name: string, options: { sql?: boolean } = {}): Promise<{ path: string; name: string }> {
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name)) throw new UsageError(`migration name "${name}" must be letters, digits, "_" and "-" only`);
+  mkdirSync(dir, { recursive: true });
+  const files = await listMigrationFiles(dir);
+  let next = 1;
+  let width = 3;
+  for (const f of files) {
+    const m = /^(\d+)_/.exec(f.file);
+    if (m) {
+      next = Math.max(next, Number(m[1]) + 1);
+      width = Math.max(width, m[1]!.length);
+    }
+  }
+  const base = `${String(next).padStart(width, '0')}_${name}`;
+  const path = join(dir, `${base}.${options.sql ? 'sql' : 'js'}`);
+  writeFileSync(path, options.sql ? TEMPLATE_SQL : TEMPLATE_JS, { flag: 'wx' });
+  return { path, name: base };
+}
+
+export function describeStatus(s: MigrationStatus): string[] {
+  const lines: string[] = [];
+  for (const a of s.applied) {
+    const flag = s.modified.some((m) => m.name === a.name) ? '  MODIFIED' : s.missing.some((m) => m.name === a.name) ? '  MISSING' : '';
+    lines.push(`  applied  ${a.name}  (${a.runOn})${flag}`);
+  }
+  for (const p of s.pending) lines.push(`  pending  ${p.name}`);
+  lines.push(`${s.applied.length} applied, ${s.pending.length} pending, ${s.modified.length} modified, ${s.missing.length} missing`);
+  return lines;
+}
