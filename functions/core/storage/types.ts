@@ -1,0 +1,36 @@
+// One storage interface, two backends (S3 and the local filesystem). Keys are relative to the
+// configured prefix and always use "/".
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface PutResult {
+  key: string;
+  bytes: number;
+}
+
+export interface Storage {
+  /** The configured location, safe to print (s3://bucket/prefix or file:///path). */
+  readonly url: string;
+  /**
+   * Stream `body` to `key`. Resolves only when the object is complete and durable. When `body`
+   * errors, `signal` aborts, or the backend fails, rejects with the ORIGINAL cause and leaves no
+   * object (and no partial/temporary file or multipart upload) behind.
+   */
+  putStream(key: string, body: Readable, options?: { contentType?: string; signal?: AbortSignal }): Promise<PutResult>;
+  /** Small objects (manifests, state): written atomically. */
+  putBytes(key: string, data: Buffer | string, options?: { contentType?: string }): Promise<PutResult>;
+  /** Throws StorageNotFoundError when absent. */
+  getStream(key: string): Promise<Readable>;
+  /** undefined when absent. */
+  getBytes(key: string): Promise<Buffer | undefined>;
+  exists(key: string): Promise<boolean>;
+  /** Every object whose key starts with `prefix`, recursively, in key order. */
+  list(prefix: string): Promise<StoredObject[]>;
+  /** Deleting an absent key is not an error. */
+  delete(key: string): Promise<void>;
+}
