@@ -84,8 +84,18 @@ export interface Settings {
   slackWebhookUrl?: string;
   slackWebhookSecretId?: string;
   logLevel: LogLevel;
+  /** Present when the Fargate long-job task is configured (in the deployed stack). */
+  fargate?: FargateSettings;
   config: FileConfig;
   configFile?: string;
+}
+
+export interface FargateSettings {
+  cluster: string;
+  taskDefinition: string;
+  containerName: string;
+  subnets: string[];
+  securityGroups: string[];
 }
 
 /** What the CLI may pass over the environment. */
@@ -111,6 +121,12 @@ const envSchema = z.object({
   PGOPS_SLACK_WEBHOOK_SECRET_ID: z.string().min(1).optional(),
   PGOPS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).optional(),
   PGOPS_ENVIRONMENT: z.string().min(1).max(64).optional(),
+  // Where the backup function starts long jobs (set by the CDK stack).
+  PGOPS_ECS_CLUSTER: z.string().min(1).optional(),
+  PGOPS_ECS_TASK_DEFINITION: z.string().min(1).optional(),
+  PGOPS_ECS_CONTAINER_NAME: z.string().min(1).optional(),
+  PGOPS_ECS_SUBNETS: z.string().regex(/^subnet-[0-9a-z]+(,subnet-[0-9a-z]+)*$/, 'comma-separated subnet ids').optional(),
+  PGOPS_ECS_SECURITY_GROUPS: z.string().regex(/^sg-[0-9a-z]+(,sg-[0-9a-z]+)*$/, 'comma-separated security group ids').optional(),
 });
 
 const FLAG_NAMES: Record<string, string> = {
@@ -187,6 +203,20 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
   if (issues.length > 0 || !e || !config) throw new ConfigError('invalid configuration', issues);
   if (e.PGOPS_ENVIRONMENT) config.environment = e.PGOPS_ENVIRONMENT;
 
+  const fargateVars = [e.PGOPS_ECS_CLUSTER, e.PGOPS_ECS_TASK_DEFINITION, e.PGOPS_ECS_CONTAINER_NAME, e.PGOPS_ECS_SUBNETS];
+  const fargate: FargateSettings | undefined = fargateVars.every((v) => v !== undefined)
+    ? {
+        cluster: e.PGOPS_ECS_CLUSTER!,
+        taskDefinition: e.PGOPS_ECS_TASK_DEFINITION!,
+        containerName: e.PGOPS_ECS_CONTAINER_NAME!,
+        subnets: e.PGOPS_ECS_SUBNETS!.split(','),
+        securityGroups: e.PGOPS_ECS_SECURITY_GROUPS?.split(',') ?? [],
+      }
+    : undefined;
+  if (!fargate && fargateVars.some((v) => v !== undefined)) {
+    throw new ConfigError('invalid configuration', ['PGOPS_ECS_CLUSTER, PGOPS_ECS_TASK_DEFINITION, PGOPS_ECS_CONTAINER_NAME and PGOPS_ECS_SUBNETS go together: set all or none']);
+  }
+
   const dir = e.PGOPS_MIGRATIONS_DIR ?? 'migrations';
   return {
     databaseUrl: e.DATABASE_URL,
@@ -201,6 +231,7 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
     slackWebhookUrl: e.PGOPS_SLACK_WEBHOOK_URL,
     slackWebhookSecretId: e.PGOPS_SLACK_WEBHOOK_SECRET_ID,
     logLevel: e.PGOPS_LOG_LEVEL ?? 'info',
+    fargate,
     config,
     configFile,
   } satisfies Settings as Settings;

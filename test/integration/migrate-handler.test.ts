@@ -60,7 +60,7 @@ describe('migrate function', () => {
   it('on a failing migration publishes a critical alert to SNS and throws, naming the file, without the password', async () => {
     const db = await cluster.createDatabase();
     const { handler, lines } = setup(BAD, db);
-    const err = await handler({ command: 'up' }).catch((e: unknown) => e as Error);
+    const err = (await handler({ command: 'up' }).then(() => undefined, (e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/migrate failed: migration 002_bad\.sql failed \(up\): relation "nope" does not exist/);
     const calls = sns.commandCalls(PublishCommand);

@@ -1,0 +1,34 @@
+// Errors of the backup, verify and restore jobs. All exit 1 (the operation failed) unless they
+// extend ConfigError/UsageError; each keeps its original error as `cause`.
+import { PgopsError } from '../errors.ts';
+
+/** The backup did not complete: no manifest was written and the partial dump was removed. */
+export class BackupError extends PgopsError {}
+
+/** Another backup of the same database holds the lock. */
+export class BackupLockedError extends BackupError {}
+
+/** The pg_dump binary is older than the server: its dumps could be incomplete. */
+export class PgDumpVersionError extends BackupError {}
+
+/** No such backup (or no backup at all) in the storage. */
+export class BackupNotFoundError extends PgopsError {}
+
+/** The stored backup does not match its manifest, cannot be read to its end, or failed its restore test. */
+export class VerifyError extends PgopsError {
+  /** What differs, one short sentence each. */
+  readonly problems: string[];
+  /** The verification result, when verification got far enough to produce one. */
+  readonly result?: unknown;
+  constructor(message: string, problems: string[], options?: { cause?: unknown; result?: unknown }) {
+    super(message, options);
+    this.problems = problems;
+    this.result = options?.result;
+  }
+}
+
+/** The restore failed (the target was left as before, or a database we created was dropped again). */
+export class RestoreError extends PgopsError {}
+
+/** The restore was refused before touching anything (target exists, is not empty, ...). */
+export class RestoreRefusedError extends RestoreError {}
