@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { runDemo, type DemoReport } from '../../functions/core/demo.ts';
+import { createTextLogger } from '../../functions/core/logger.ts';
 import { runCommand, type Io } from './common.ts';
 
 export function demoCommand(io: Io): Command {
@@ -12,7 +13,8 @@ checksums, then stops the server and removes its data. This is what "npm start" 
     .action((_o, cmd: Command) => runCommand<object, DemoReport>(cmd, io,
       (ctx) => runDemo({
         migrationsDir: ctx.rt.settings.migrationsDir,
-        logger: ctx.rt.logger,
+        // The narration says what happens; job logs only when asked for (-v) or when something is wrong.
+        logger: ctx.opts.verbose ? ctx.rt.logger : createTextLogger({ level: 'warn', write: io.err }),
         // Narration goes to stdout, unless stdout is reserved for --json.
         say: (line) => (ctx.opts.json ? io.err : io.out)(`${line}\n`),
       }),
