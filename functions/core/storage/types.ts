@@ -20,8 +20,13 @@ export interface Storage {
    * Stream `body` to `key`. Resolves only when the object is complete and durable. When `body`
    * errors, `signal` aborts, or the backend fails, rejects with the ORIGINAL cause and leaves no
    * object (and no partial/temporary file or multipart upload) behind.
+   * The source's own error (or the signal's reason) is rethrown as is; a backend failure is a
+   * StorageError naming the location, with the backend's error as `cause`. On any failure `body`
+   * is destroyed, so whatever produces it stops (as stream.pipeline does).
+   * `sizeHint` (optional, bytes, may be rough): lets S3 pick parts large enough for objects above
+   * 10,000 x the default part size (156 GiB); ignored by local storage.
    */
-  putStream(key: string, body: Readable, options?: { contentType?: string; signal?: AbortSignal }): Promise<PutResult>;
+  putStream(key: string, body: Readable, options?: { contentType?: string; signal?: AbortSignal; sizeHint?: number }): Promise<PutResult>;
   /** Small objects (manifests, state): written atomically. */
   putBytes(key: string, data: Buffer | string, options?: { contentType?: string }): Promise<PutResult>;
   /** Throws StorageNotFoundError when absent. */

@@ -1,0 +1,356 @@
+// S3 storage (s3://bucket/prefix), for AWS S3 and any S3-compatible server.
+//
+// Streams go through lib-storage's multipart Upload with a fixed part size and queue, so memory
+// stays bounded (about partSize x (queueSize + 1)) whatever the dump size. Retries of 5xx,
+// SlowDown and dropped connections are the SDK client's job (see createS3Client).
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable, finished } from 'node:stream';
+import { ConfigError } from '../errors.ts';
+import { StorageError, StorageNotFoundError } from './errors.ts';
+import { compareKeys, validateKey, validatePrefix } from './keys.ts';
+import type { PutResult, Storage, StoredObject } from './types.ts';
+
+const MiB = 1024 * 1024;
+/** S3 caps a multipart upload at 10,000 parts; we keep a margin for a size hint that was low. */
+const MAX_PARTS_PLANNED = 9_000;
+
+export interface S3StorageOptions {
+  /** Multipart part size in bytes (default 16 MiB, min 5 MiB). 10,000 parts cap the object size (156 GiB at 16 MiB) unless putStream gets a sizeHint. */
+  partSize?: number;
+  /** Parts uploaded concurrently (default 4). */
+  queueSize?: number;
+  /** MaxKeys per ListObjectsV2 page (default 1000, the S3 maximum). */
+  pageSize?: number;
+}
+
+export interface S3ClientOptions {
+  /** Any S3-compatible endpoint; implies path-style addressing. */
+  endpoint?: string;
+  region?: string;
+  credentials?: S3ClientConfig['credentials'];
+  /** Attempts per request, first one included (default 5). */
+  maxAttempts?: number;
+  /** 'standard' (default) or 'adaptive' (adds client-side rate limiting after throttling). */
+  retryMode?: 'standard' | 'adaptive';
+}
+
+/**
+ * The client pgops uses: retries 5xx, SlowDown and connection errors with backoff, and never
+ * waits forever on a dead connection. With an endpoint: path style, and checksums only when an
+ * operation requires them (otherwise S3-compatible servers may store streamed bodies with their
+ * aws-chunked framing).
+ */
+export function createS3Client(options: S3ClientOptions = {}): S3Client {
+  const config: S3ClientConfig = {
+    maxAttempts: options.maxAttempts ?? 5,
+    retryMode: options.retryMode ?? 'standard',
+    // Idle timeout, not a total: a multi-GB download may take long but never goes silent for minutes.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: 300_000 },
+  };
+  if (options.region !== undefined) config.region = options.region;
+  if (options.credentials !== undefined) config.credentials = options.credentials;
+  if (options.endpoint !== undefined) {
+    config.endpoint = options.endpoint;
+    config.region ??= 'us-east-1'; // S3-compatible servers ignore it, the SDK insists on one
+    config.forcePathStyle = true;
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  return new S3Client(config);
+}
+
+/** Parses s3://bucket/prefix; a ConfigError names what is wrong (never echoing the URL). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const match = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/.exec(url);
+  if (!match) throw new ConfigError('expected s3://bucket/prefix (no query or fragment)');
+  const bucket = match[1] ?? '';
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError('invalid S3 bucket name');
+  const prefix = (match[2] ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
+  try {
+    if (prefix !== '') validateKey(prefix);
+  } catch (err) {
+    throw new ConfigError('invalid S3 prefix (empty, "." or ".." segments)', [], { cause: err });
+  }
+  return { bucket, prefix };
+}
+
+/**
+ * SDK errors carry the raw HTTP response, whose request holds the signed headers (access key id,
+ * and with temporary credentials the session token), often as a property that cannot be deleted.
+ * What we keep as a cause (and may be logged in depth) is a copy: name, message, stack, status,
+ * request id, attempts.
+ */
+export function scrubSdkError(err: unknown): unknown {
+  if (!(err instanceof Error) || !('$response' in err || '$metadata' in err)) return err;
+  const copy = new Error(err.message) as Error & Record<string, unknown>;
+  copy.name = err.name;
+  if (err.stack !== undefined) copy.stack = err.stack;
+  for (const field of ['$metadata', '$fault', 'Code', 'code']) {
+    const value = (err as unknown as Record<string, unknown>)[field];
+    if (value !== undefined) copy[field] = value;
+  }
+  if (err.cause !== undefined) copy.cause = scrubSdkError(err.cause);
+  return copy;
+}
+
+function errorName(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'name' in err ? String((err as { name: unknown }).name) : undefined;
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+  return `${name}${err.message}${status ? ` (HTTP ${status})` : ''}`;
+}
+
+function byteLength(body: unknown): number {
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (body instanceof Uint8Array) return body.byteLength;
+  return 0;
+}
+
+// instanceof, not constructor.name: bundlers may rename classes.
+function operationOf(command: unknown): string {
+  if (command instanceof UploadPartCommand) return 'UploadPart';
+  if (command instanceof PutObjectCommand) return 'PutObject';
+  if (command instanceof CreateMultipartUploadCommand) return 'CreateMultipartUpload';
+  if (command instanceof CompleteMultipartUploadCommand) return 'CompleteMultipartUpload';
+  return 'request';
+}
+
+function isPrematureClose(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+type Send = (command: unknown) => Promise<unknown>;
+
+export class S3Storage implements Storage {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly pageSize: number;
+
+  constructor(client: S3Client, url: string, options: S3StorageOptions = {}) {
+    const { bucket, prefix } = parseS3Url(url);
+    this.client = client;
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.url = prefix === '' ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
+    this.partSize = Math.max(options.partSize ?? 16 * MiB, 5 * MiB);
+    this.queueSize = Math.max(options.queueSize ?? 4, 1);
+    this.pageSize = Math.min(Math.max(options.pageSize ?? 1000, 1), 1000);
+  }
+
+  private objectKey(key: string): string {
+    validateKey(key);
+    return this.prefix === '' ? key : `${this.prefix}/${key}`;
+  }
+
+  private where(key: string): string {
+    return `${this.url}/${key}`;
+  }
+
+  private fail(operation: string, key: string, err: unknown): StorageError {
+    return new StorageError(`S3 ${operation} of ${this.where(key)} failed: ${describe(err)}`, { cause: scrubSdkError(err) });
+  }
+
+  async putStream(key: string, body: Readable, options: { contentType?: string; signal?: AbortSignal; sizeHint?: number } = {}): Promise<PutResult> {
+    const Key = this.objectKey(key);
+    const { signal } = options;
+    if (signal?.aborted) {
+      body.destroy();
+      throw signal.reason;
+    }
+
+    // The first failure wins, whatever happens while cleaning up: lib-storage rethrows the
+    // AbortMultipartUpload error when that fails (s3rver answers 405), which would hide it.
+    let first: { origin: 'source' | 'abort' | 'backend'; error: unknown; operation?: string } | undefined;
+    let cleanupError: unknown;
+    let uploadId: string | undefined;
+    let finalSent = false;
+    let bytes = 0;
+    const stopSource = (error: unknown) => {
+      // Stop feeding parts: the remaining uploaders drain out instead of reading the whole dump.
+      if (!body.destroyed) body.destroy(error instanceof Error ? error : new Error(String(error)));
+    };
+    const stopFinished = finished(body, (err) => {
+      if (err) first ??= { origin: 'source', error: err };
+    });
+    const onAbort = () => {
+      first ??= { origin: 'abort', error: signal?.reason };
+      stopSource(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    // lib-storage talks to S3 through this view of the client, which sees every command's outcome.
+    const send: Send = async (command) => {
+      const isFinal = command instanceof PutObjectCommand || command instanceof CompleteMultipartUploadCommand;
+      if (isFinal) finalSent = true;
+      try {
+        const output = await (this.client.send as Send).call(this.client, command);
+        if (command instanceof CreateMultipartUploadCommand) uploadId = (output as { UploadId?: string }).UploadId;
+        if (command instanceof UploadPartCommand || command instanceof PutObjectCommand) bytes += byteLength(command.input.Body);
+        return output;
+      } catch (err) {
+        if (command instanceof AbortMultipartUploadCommand) {
+          cleanupError = scrubSdkError(err);
+        } else {
+          first ??= { origin: 'backend', error: err, operation: operationOf(command) };
+          stopSource(err);
+        }
+        throw err;
+      }
+    };
+    const client = new Proxy(this.client, {
+      get: (target, property) => (property === 'send' ? send : Reflect.get(target, property, target)),
+    });
+
+    let partSize = this.partSize;
+    if (options.sizeHint !== undefined && options.sizeHint > 0) {
+      partSize = Math.max(partSize, Math.ceil(options.sizeHint / MAX_PARTS_PLANNED / MiB) * MiB);
+    }
+    const upload = new Upload({
+      client,
+      params: { Bucket: this.bucket, Key, Body: body, ...(options.contentType ? { ContentType: options.contentType } : {}) },
+      partSize,
+      queueSize: this.queueSize,
+      // lib-storage aborts the multipart upload itself, after every in-flight part has settled.
+      leavePartsOnError: false,
+    });
+
+    try {
+      await upload.done();
+      return { key, bytes };
+    } catch (err) {
+      // Usually gone already; no error here, as nobody may be listening once we return.
+      if (!body.destroyed) body.destroy();
+      let failure = first;
+      // No recorded failure, or only the premature close of the source that lib-storage itself
+      // caused when it gave up: lib-storage refused (e.g. too many parts) and aborted already.
+      if (failure === undefined || (failure.origin === 'source' && isPrematureClose(failure.error) && !isPrematureClose(err) && err !== cleanupError)) {
+        failure = { origin: 'backend', error: err, operation: 'multipart upload' };
+      }
+      let error: unknown;
+      if (failure.origin === 'backend') {
+        const storageError = this.fail(failure.operation ?? 'upload', key, failure.error);
+        error = storageError;
+        if (cleanupError !== undefined && uploadId !== undefined) {
+          storageError.message += `; aborting multipart upload ${uploadId} failed too: ${describe(cleanupError)}`;
+          storageError.cleanupError = cleanupError;
+        }
+      } else {
+        error = failure.error; // the source's own error, or the abort reason
+      }
+      // The final request may have reached S3 even though we saw it fail: remove what it made.
+      if (finalSent) {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch((deleteErr: unknown) => {
+          if (error instanceof StorageError) error.cleanupError ??= scrubSdkError(deleteErr);
+        });
+      }
+      throw error;
+    } finally {
+      stopFinished();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async putBytes(key: string, data: Buffer | string, options: { contentType?: string } = {}): Promise<PutResult> {
+    const Key = this.objectKey(key);
+    const Body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    try {
+      // A single PutObject is atomic on S3: the object appears whole or not at all.
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body, ContentLength: Body.length, ...(options.contentType ? { ContentType: options.contentType } : {}) }));
+    } catch (err) {
+      throw this.fail('PutObject', key, err);
+    }
+    return { key, bytes: Body.length };
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const Key = this.objectKey(key);
+    try {
+      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      if (!(output.Body instanceof Readable)) throw new Error('GetObject returned no readable body');
+      return output.Body;
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey') throw new StorageNotFoundError(key, this.where(key), { cause: scrubSdkError(err) });
+      throw this.fail('GetObject', key, err);
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    const Key = this.objectKey(key);
+    try {
+      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      if (!output.Body) throw new Error('GetObject returned no body');
+      return Buffer.from(await output.Body.transformToByteArray());
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey') return undefined;
+      throw this.fail('GetObject', key, err);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const Key = this.objectKey(key);
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      return true;
+    } catch (err) {
+      // HEAD responses have no body, so a missing key arrives as a bare 404 "NotFound".
+      if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey') return false;
+      throw this.fail('HeadObject', key, err);
+    }
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    validatePrefix(prefix);
+    const base = this.prefix === '' ? '' : `${this.prefix}/`;
+    const out: StoredObject[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${base}${prefix}`, MaxKeys: this.pageSize, ContinuationToken }));
+      } catch (err) {
+        throw new StorageError(`S3 ListObjectsV2 of ${this.url}/${prefix}* failed: ${describe(err)}`, { cause: scrubSdkError(err) });
+      }
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined || !object.Key.startsWith(base)) continue;
+        const key = object.Key.slice(base.length);
+        if (key === '') continue; // a "folder" marker for the prefix itself
+        out.push({ key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) });
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken !== undefined);
+    // S3 already answers in UTF-8 byte order; some compatible servers might not.
+    return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.objectKey(key);
+    try {
+      // S3 answers 204 for an absent key too.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey' || errorName(err) === 'NotFound') return;
+      throw this.fail('DeleteObject', key, err);
+    }
+  }
+}
