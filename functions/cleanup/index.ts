@@ -1,0 +1,54 @@
+// Lambda entry for the scheduled cleanup (EventBridge): expired rows in batches, backup retention.
+// Event: { "database"?: id, "dryRun"?: bool }. It stops starting new batches a margin before the
+// Lambda's timeout and reports complete: false; the next scheduled run continues. On failure it
+// alerts and throws, so the invocation is a function error.
+import { z } from 'zod';
+import { runCleanup, type CleanupResult } from '../core/cleanup/job.ts';
+import { ConfigError } from '../core/errors.ts';
+import { parseEvent, runJob, type HandlerDeps } from '../core/lambda.ts';
+
+export const cleanupEventSchema = z.strictObject({
+  database: z.string().min(1).optional(),
+  dryRun: z.boolean().optional(),
+});
+
+export type CleanupEvent = z.input<typeof cleanupEventSchema>;
+
+/** The part of the Lambda context we use (tests pass a stub). */
+export interface CleanupContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * When to stop starting work: the remaining time minus a margin for the batch in flight, the
+ * functions, VACUUM and the reply (30 s, or half the time left when that is shorter).
+ */
+export function deadlineFrom(remainingMs: number, now = Date.now()): number {
+  const margin = Math.min(30_000, remainingMs / 2);
+  return now + Math.max(0, remainingMs - margin);
+}
+
+export function createCleanupHandler(deps: HandlerDeps = {}) {
+  return async (event: unknown, context?: CleanupContext): Promise<CleanupResult> => runJob('cleanup', deps, async (rt) => {
+    const deadline = context ? deadlineFrom(context.getRemainingTimeInMillis()) : undefined;
+    const e = parseEvent(cleanupEventSchema, event, 'cleanup');
+    const target = await rt.target();
+    const databaseId = rt.databaseId(target);
+    if (e.database && e.database !== databaseId) {
+      throw new ConfigError(`this cleanup function serves database "${databaseId}", not "${e.database}"`);
+    }
+    return runCleanup({
+      target,
+      session: rt.session,
+      storage: rt.settings.storage ? rt.storage() : undefined,
+      logger: rt.logger,
+      alerter: rt.alerter,
+      databaseId,
+      environment: rt.settings.config.environment,
+      config: rt.settings.config,
+      deadline,
+    }, { dryRun: e.dryRun ?? false });
+  });
+}
+
+export const handler = createCleanupHandler();
