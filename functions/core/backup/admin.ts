@@ -1,0 +1,49 @@
+// Creating, inspecting and dropping the databases a restore or restore test writes into.
+import type pg from 'pg';
+import { identifier } from '../config.ts';
+import { connect, quoteIdent, withDatabase, type DbSessionOptions, type DbTarget } from '../db.ts';
+import { UsageError } from '../errors.ts';
+import { countUserRelations } from './tables.ts';
+
+/** A database name given by a user: a plain identifier, or refused (it is then quoted anyway). */
+export function checkDatabaseName(name: string, what = '--target-db'): string {
+  if (!identifier.safeParse(name).success) {
+    throw new UsageError(`${what} "${name}" must be a plain identifier (letters, digits, underscore; at most 63 characters)`);
+  }
+  return name;
+}
+
+/** Where to run CREATE/DROP DATABASE: never the database being created or dropped. */
+export function maintenanceTarget(target: DbTarget, subject: string): DbTarget {
+  return target.database === subject ? withDatabase(target, target.database === 'postgres' ? 'template1' : 'postgres') : target;
+}
+
+export async function withConnection<T>(target: DbTarget, session: DbSessionOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(target, session, 'pgops-restore');
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function databaseExists(client: pg.Client, name: string): Promise<boolean> {
+  const r = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+export async function isDatabaseEmpty(target: DbTarget, session: DbSessionOptions, name: string): Promise<boolean> {
+  return withConnection(withDatabase(target, name), session, async (c) => (await countUserRelations(c)) === 0);
+}
+
+/** From template0, so nothing added to template1 collides with the dump's objects. */
+export async function createDatabase(client: pg.Client, name: string): Promise<void> {
+  await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`);
+}
+
+export async function dropDatabase(client: pg.Client, name: string): Promise<void> {
+  const v = await client.query<{ n: string }>("SELECT current_setting('server_version_num') AS n");
+  // WITH (FORCE) (PostgreSQL 13+) ends sessions a killed pg_restore may have left behind.
+  const force = Number(v.rows[0]?.n ?? 0) >= 130000 ? ' WITH (FORCE)' : '';
+  await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}${force}`);
+}

@@ -1,0 +1,106 @@
+// Reading stored dumps: one pass that hashes the object and hands its bytes to pg_restore, a
+// temporary file, or a tar extractor (directory-format dumps). tar-stream streams are streamx
+// streams, so they are bridged to Node streams by hand, with backpressure.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { Storage } from '../storage/types.ts';
+import { HashMeter } from './pgtools.ts';
+
+export interface ReadResult {
+  bytes: number;
+  sha256: string;
+}
+
+/** Stream a stored object into `sink`, hashing and counting it on the way. */
+export async function readStoredObject(storage: Storage, key: string, sink: Writable, onBytes?: (bytes: number) => void): Promise<ReadResult> {
+  const source = await storage.getStream(key);
+  const meter = new HashMeter(onBytes);
+  await pipeline(source, meter, sink);
+  return { bytes: meter.bytes, sha256: meter.digest() };
+}
+
+interface StreamxLike {
+  write(chunk: Buffer): boolean;
+  once(event: string, fn: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, fn: (...args: unknown[]) => void): unknown;
+  destroyed?: boolean;
+}
+
+/** Write one chunk, waiting for 'drain' when the stream asks; rejects if it closes instead. */
+function writeWithBackpressure(w: StreamxLike, chunk: Buffer): Promise<void> {
+  if (w.write(chunk)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = () => { w.removeListener('close', onClose); resolve(); };
+    const onClose = () => { w.removeListener('drain', onDrain); reject(new Error('stream closed while writing')); };
+    w.once('drain', onDrain);
+    w.once('close', onClose);
+  });
+}
+
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/**
+ * A Node Writable that extracts a flat tar (pg_dump's directory format: toc.dat and data files)
+ * into `dir`. Anything else (subdirectories, links, "..") is refused.
+ */
+export async function tarExtractSink(dir: string): Promise<Writable> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const ex = tar.extract();
+  const consumer = (async () => {
+    for await (const entry of ex) {
+      const { name, type } = entry.header;
+      if ((type !== 'file' && type != null) || !SAFE_NAME.test(name)) {
+        throw new Error(`unexpected entry ${JSON.stringify(name)} (${type ?? 'file'}) in the dump archive`);
+      }
+      await pipeline(entry as AsyncIterable<Buffer>, createWriteStream(join(dir, name), { mode: 0o600 }));
+    }
+  })();
+  let failure: unknown;
+  const consumed = consumer.catch((err: unknown) => {
+    failure = err;
+    ex.destroy(err as Error);
+  });
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (failure !== undefined) return cb(failure as Error);
+      writeWithBackpressure(ex as unknown as StreamxLike, chunk).then(() => cb(), () => cb((failure as Error | undefined) ?? new Error('tar extraction stopped')));
+    },
+    final(cb) {
+      ex.end(null);
+      consumed.then(() => cb(failure as Error | undefined ?? null), cb);
+    },
+    destroy(err, cb) {
+      if (!ex.destroyed) ex.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+}
+
+/** A Node Readable of a tar of the regular files in `dir` (flat), for the upload. */
+export function tarDirectory(dir: string): Readable {
+  const pack = tar.pack();
+  void (async () => {
+    try {
+      for (const name of (await readdir(dir)).sort()) {
+        const path = join(dir, name);
+        const st = await stat(path);
+        if (!st.isFile()) continue;
+        await new Promise<void>((resolve, reject) => {
+          const entry = pack.entry({ name, size: st.size, mode: 0o600, mtime: st.mtime }, (err) => (err ? reject(err) : resolve()));
+          (async () => {
+            for await (const chunk of createReadStream(path)) await writeWithBackpressure(entry as unknown as StreamxLike, chunk as Buffer);
+            entry.end(null);
+          })().catch((err: unknown) => { entry.destroy(err as Error); reject(err); });
+        });
+      }
+      pack.finalize();
+    } catch (err) {
+      pack.destroy(err as Error);
+    }
+  })();
+  return Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
+}

@@ -1,0 +1,81 @@
+// The user tables of a database, their exact row counts, and pg_dump's -t/-T pattern rules
+// (approximated) so a filtered backup counts only what it dumps.
+import type pg from 'pg';
+import { quoteIdent } from '../db.ts';
+import type { TableCount } from './layout.ts';
+
+interface NamePattern {
+  schema?: RegExp;
+  name: RegExp;
+}
+
+/** psql/pg_dump pattern rules: unquoted text folds to lower case, `*` and `?` are wildcards, `.` separates the schema. */
+export function parseTablePattern(pattern: string): NamePattern {
+  const parts: string[] = [''];
+  let quoted = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '"') {
+      if (quoted && pattern[i + 1] === '"') { parts[parts.length - 1] += '"'; i++; continue; }
+      quoted = !quoted;
+      continue;
+    }
+    if (!quoted && ch === '.') { parts.push(''); continue; }
+    let piece: string;
+    if (!quoted && ch === '*') piece = '.*';
+    else if (!quoted && ch === '?') piece = '.';
+    else piece = (quoted ? ch : ch.toLowerCase()).replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+    parts[parts.length - 1] += piece;
+  }
+  const anchored = (s: string) => new RegExp(`^(?:${s})$`);
+  const name = parts.at(-1) ?? '';
+  const schema = parts.length >= 2 ? parts.at(-2) : undefined;
+  return schema !== undefined ? { schema: anchored(schema), name: anchored(name) } : { name: anchored(name) };
+}
+
+function matches(p: NamePattern, t: { schema: string; name: string; visible: boolean }): boolean {
+  if (!p.name.test(t.name)) return false;
+  return p.schema ? p.schema.test(t.schema) : t.visible;
+}
+
+export function tableSelected(t: { schema: string; name: string; visible: boolean }, include: string[], exclude: string[]): boolean {
+  if (include.length > 0 && !include.some((p) => matches(parseTablePattern(p), t))) return false;
+  return !exclude.some((p) => matches(parseTablePattern(p), t));
+}
+
+/** Ordinary user tables (no partitioned parents: their leaves are counted), not extension members. */
+export async function listUserTables(client: pg.Client): Promise<Array<{ schema: string; name: string; visible: boolean }>> {
+  const r = await client.query<{ schema: string; name: string; visible: boolean }>(`
+    SELECT n.nspname AS schema, c.relname AS name, pg_catalog.pg_table_is_visible(c.oid) AS visible
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+       AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY 1, 2`);
+  return r.rows;
+}
+
+/** Any user relation at all: the test for "is this database empty". */
+export async function countUserRelations(client: pg.Client): Promise<number> {
+  const r = await client.query<{ n: string }>(`
+    SELECT count(*) AS n
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+       AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/** Exact count(*) of each table, in the client's current transaction. */
+export async function countRows(client: pg.Client, tables: Array<{ schema: string; name: string }>): Promise<TableCount[]> {
+  const out: TableCount[] = [];
+  for (const t of tables) {
+    const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+    out.push({ schema: t.schema, name: t.name, rows: Number(r.rows[0]?.n ?? 0) });
+  }
+  return out;
+}
