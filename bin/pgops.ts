@@ -1,5 +1,7 @@
 // The operator CLI. Thin: commander parses, the core runs the job, this prints.
 import { Command, CommanderError, Option } from 'commander';
+import { backupCommand, backupsCommand, restoreCommand } from './commands/backup.ts';
+import { cleanupCommand } from './commands/cleanup.ts';
 import { demoCommand } from './commands/demo.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { processIo, type Io } from './commands/common.ts';
@@ -24,6 +26,10 @@ Try it without a database: npm start (= pgops demo).`);
   program.configureOutput({ writeOut: io.out, writeErr: io.err });
   program.exitOverride();
   program.addCommand(migrateCommand(io));
+  program.addCommand(backupCommand(io));
+  program.addCommand(backupsCommand(io));
+  program.addCommand(restoreCommand(io));
+  program.addCommand(cleanupCommand(io));
   program.addCommand(demoCommand(io));
   // Every subcommand shares the override, so usage errors exit 2 rather than 1.
   const applyOverride = (c: Command) => {

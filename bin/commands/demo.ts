@@ -1,6 +1,14 @@
 import { Command } from 'commander';
 import { runDemo, type DemoReport } from '../../functions/core/demo.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createTextLogger } from '../../functions/core/logger.ts';
+
+/** The repository's example config (cleanup rules for the example schema), when run from the repo. */
+function defaultDemoConfig(): string | undefined {
+  const file = resolve('pgops.example.json');
+  return existsSync(file) ? file : undefined;
+}
 import { runCommand, type Io } from './common.ts';
 
 export function demoCommand(io: Io): Command {
@@ -13,6 +21,7 @@ checksums, then stops the server and removes its data. This is what "npm start" 
     .action((_o, cmd: Command) => runCommand<object, DemoReport>(cmd, io,
       (ctx) => runDemo({
         migrationsDir: ctx.rt.settings.migrationsDir,
+        configFile: ctx.rt.settings.configFile ?? defaultDemoConfig(),
         // The narration says what happens; job logs only when asked for (-v) or when something is wrong.
         logger: ctx.opts.verbose ? ctx.rt.logger : createTextLogger({ level: 'warn', write: io.err }),
         // Narration goes to stdout, unless stdout is reserved for --json.

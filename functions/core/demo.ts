@@ -1,16 +1,60 @@
-// `pgops demo` (= npm start): the whole life cycle on a throwaway PostgreSQL, no AWS account.
-// Each step says what it did; the cluster is removed at the end, also on failure.
-import { parseDatabaseUrl, withClient } from './db.ts';
-import { defaultFileConfig } from './config.ts';
+// `pgops demo` (= npm start): the whole life cycle on a throwaway PostgreSQL and local storage,
+// no AWS account. Each step says what it did; the cluster and the storage directory are removed
+// at the end, also on failure.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryAlerter } from './alerts.ts';
+import { runBackup } from './backup/backup.ts';
+import { listBackups } from './backup/catalog.ts';
+import type { BackupJobDeps } from './backup/layout.ts';
+import { runRestore } from './backup/restore.ts';
+import { verifyBackup } from './backup/verify.ts';
+import { runCleanup } from './cleanup/job.ts';
+import { defaultFileConfig, parseFileConfig, type FileConfig } from './config.ts';
+import { parseDatabaseUrl, withClient, withDatabase, type DbTarget } from './db.ts';
+import { DEMO_SEED_SQL } from './demo-seed.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { PgopsError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { historyTables } from './migrate/files.ts';
 import { migrationStatus, runMigrations, validateMigrations, type MigrateDeps } from './migrate/job.ts';
+import { FileStorage } from './storage/file.ts';
 
 export interface DemoStep { step: string; ok: boolean; detail: string; durationMs: number }
 export interface DemoReport { steps: DemoStep[]; ok: boolean; durationMs: number }
 
-export async function runDemo(options: { migrationsDir: string; logger: Logger; say: (line: string) => void }): Promise<DemoReport> {
+export interface DemoOptions {
+  migrationsDir: string;
+  /** The example config (cleanup rules, retention); defaults apply without one. */
+  configFile?: string;
+  logger: Logger;
+  say: (line: string) => void;
+}
+
+const COUNTED_TABLES = ['users', 'refresh_tokens', 'password_reset_tokens', 'user_sessions', 'audit_logs', 'security_events'];
+
+async function rowCounts(target: DbTarget, config: FileConfig): Promise<Record<string, number>> {
+  return withClient(target, config.database, async (c) => {
+    const out: Record<string, number> = {};
+    for (const t of COUNTED_TABLES) {
+      const exists = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [t]);
+      if (!exists.rows[0]?.t) continue;
+      const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}`);
+      out[t] = r.rows[0]?.n ?? 0;
+    }
+    return out;
+  });
+}
+
+function loadDemoConfig(file: string | undefined): FileConfig {
+  if (!file) return defaultFileConfig();
+  const r = parseFileConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+  if (!r.config) throw new PgopsError(`demo config ${file} is invalid: ${r.issues.join('; ')}`);
+  return r.config;
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const { say, logger } = options;
   const started = Date.now();
   const steps: DemoStep[] = [];
@@ -29,21 +73,24 @@ export async function runDemo(options: { migrationsDir: string; logger: Logger; 
     }
   };
 
+  const config = loadDemoConfig(options.configFile);
+  const storageDir = mkdtempSync(join(tmpdir(), 'pgops-demo-storage-'));
   const pg = await step('start a throwaway PostgreSQL', () => startEmbeddedPostgres(), (p) => `PostgreSQL from ${p.binDir} on 127.0.0.1:${p.port}, data in ${p.dataDir}`);
   try {
-    const target = parseDatabaseUrl(pg.url('postgres'));
-    await withClient(target, defaultFileConfig().database, (c) => c.query('CREATE DATABASE pgops_demo'));
-    const config = defaultFileConfig();
+    const admin = parseDatabaseUrl(pg.url('postgres'));
+    await withClient(admin, config.database, (c) => c.query('CREATE DATABASE pgops_demo'));
+    const target = withDatabase(admin, 'pgops_demo');
     const deps: MigrateDeps = {
-      target: parseDatabaseUrl(pg.url('pgops_demo')),
+      target,
       session: config.database,
       dir: options.migrationsDir,
       tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
       lockWaitSeconds: config.migrate.lockWaitSeconds,
       logger,
     };
-    say(`    created database pgops_demo; connection ${deps.target.display}`);
+    say(`    created database pgops_demo; connection ${target.display}; local storage file://${storageDir}`);
 
+    // --- migrations ---
     await step(`migrate up --dry-run (from ${options.migrationsDir})`, () => runMigrations(deps, { command: 'up', dryRun: true }),
       (r) => `would apply ${r.ran.length} migration(s), ${r.ran.reduce((n, m) => n + (m.sql?.length ?? 0), 0)} characters of SQL; nothing was created`);
     await step('migrate up', () => runMigrations(deps, { command: 'up' }),
@@ -56,9 +103,43 @@ export async function runDemo(options: { migrationsDir: string; logger: Logger; 
       (r) => r.ran.map((m) => `applied  ${m.name}`).join('\n'));
     await step('migrate validate', () => validateMigrations(deps),
       (s) => `every applied migration matches its file (SHA-256), ${s.applied.length} checked`);
+
+    // --- backup and restore ---
+    const source = await step('seed example data', async () => {
+      await withClient(target, config.database, (c) => c.query(DEMO_SEED_SQL));
+      return rowCounts(target, config);
+    }, (counts) => Object.entries(counts).map(([t, n]) => `${t}: ${n} rows`).join(', '));
+
+    const alerter = new MemoryAlerter();
+    const storage = new FileStorage(`file://${storageDir}`);
+    const backupDeps: BackupJobDeps = { target, storage, logger, alerter, databaseId: 'pgops_demo', environment: config.environment, session: config.database };
+    const manifest = await step('backup (pg_dump -Fc streamed to local storage)', () => runBackup(backupDeps, {}),
+      (m) => `backup ${m.id}: ${m.bytes} bytes, sha256 ${m.sha256.slice(0, 16)}..., ${m.tables.length} tables counted, last migration ${m.migration ?? '-'}\n${m.key}`);
+    await step('backups list', () => listBackups(storage, 'pgops_demo'),
+      (list) => list.map((m) => `${m.id}  ${m.completedAt}  ${m.bytes} bytes`).join('\n'));
+    await step('backups verify latest --restore-test', () => verifyBackup(backupDeps, 'latest', { restoreTest: true }),
+      (v) => `sha256 and size match the manifest, archive read to its end${v.restoreTest ? ', restored into a scratch database and row counts match' : ''}`);
+    await step('restore latest --target-db pgops_demo_restored --create', () => runRestore(backupDeps, 'latest', { targetDb: 'pgops_demo_restored', create: true }),
+      (r) => `restored ${r.backupId} into ${r.targetDb}: ${r.tables} tables in ${r.durationMs} ms`);
+    await step('compare row counts (source vs restored)', async () => {
+      const restored = await rowCounts(withDatabase(admin, 'pgops_demo_restored'), config);
+      const diff = Object.keys(source).filter((t) => source[t] !== restored[t]);
+      if (diff.length > 0) throw new PgopsError(`row counts differ after restore: ${diff.map((t) => `${t} ${source[t]} vs ${restored[t]}`).join(', ')}`);
+      return restored;
+    }, (r) => `all ${Object.keys(r).length} tables match (${Object.values(r).reduce((a, b) => a + b, 0)} rows)`);
+    if (manifest.id === undefined) throw new PgopsError('backup returned no id');
+
+    // --- cleanup ---
+    const cleanupDeps = { target, session: config.database, storage, logger, alerter, databaseId: 'pgops_demo', environment: config.environment, config };
+    await step('cleanup --dry-run', () => runCleanup(cleanupDeps, { dryRun: true }),
+      (r) => `${r.rows.map((x) => `${x.rule}: would delete ${x.deleted}`).join(', ') || 'no row rules configured'}; backups kept ${r.backups.kept.length}, would delete ${r.backups.deleted.length}`);
+    await step('cleanup', () => runCleanup(cleanupDeps, { dryRun: false }),
+      (r) => `${r.rows.map((x) => `${x.rule}: deleted ${x.deleted}`).join(', ') || 'no row rules configured'}; backups kept ${r.backups.kept.length}, deleted ${r.backups.deleted.length}`);
+    if (alerter.sent.length > 0) say(`    alerts raised during the demo: ${alerter.sent.map((a) => a.summary).join('; ')}`);
   } finally {
     await pg.stop();
-    say('\n==> stopped PostgreSQL and removed its data directory');
+    rmSync(storageDir, { recursive: true, force: true });
+    say('\n==> stopped PostgreSQL, removed its data directory and the demo storage');
   }
   const report = { steps, ok: steps.every((s) => s.ok), durationMs: Date.now() - started };
   say(`\ndone in ${(report.durationMs / 1000).toFixed(1)} s: ${steps.length} steps, all ok`);

@@ -3,6 +3,8 @@
 
 export class PgopsError extends Error {
   readonly exitCode: number = 1;
+  /** Set by a job that already sent an alert for this failure, so callers do not page twice. */
+  alertSent = false;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;

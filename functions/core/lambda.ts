@@ -43,7 +43,7 @@ export async function runJob<T>(name: string, deps: HandlerDeps, job: (rt: Runti
   } catch (err) {
     const message = redactString(errorMessage(err));
     (logger ?? createLambdaLogger(`pgops-${name}`)).error(`${name} failed`, { error: message, type: err instanceof Error ? err.name : typeof err });
-    if (rt) {
+    if (rt && !(err instanceof PgopsError && err.alertSent)) {
       await rt.alert({ severity: 'critical', job: name, summary: message });
     }
     throw new FunctionError(`${name} failed: ${message}`, { cause: err });

@@ -8,6 +8,10 @@ import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
 import type { Logger } from './logger.ts';
 import type { MigrateDeps } from './migrate/job.ts';
 import { historyTables } from './migrate/files.ts';
+import { ConfigError } from './errors.ts';
+import { openStorage } from './storage/index.ts';
+import type { Storage } from './storage/types.ts';
+import type { BackupJobDeps } from './backup/layout.ts';
 
 export interface AwsClients {
   sns?: () => SNSClient;
@@ -26,6 +30,10 @@ export interface Runtime {
   session: DbSessionOptions;
   target(): Promise<DbTarget>;
   migrateDeps(): Promise<MigrateDeps>;
+  /** The configured storage; a ConfigError (exit 2) when none is configured. */
+  storage(): Storage;
+  /** Dependencies of the backup, verify and restore jobs. */
+  backupDeps(extra?: Partial<BackupJobDeps>): Promise<BackupJobDeps>;
   /** The id used in alerts and the storage layout. */
   databaseId(target?: DbTarget): string;
   /** Send an alert with the environment and database filled in. */
@@ -43,6 +51,11 @@ export function buildRuntime(settings: Settings, logger: Logger, clients: AwsCli
   let resolved: Promise<DbTarget> | undefined;
   const target = () => (resolved ??= resolveTarget(settings, { secrets }));
   let known: DbTarget | undefined;
+  let storage: Storage | undefined;
+  const getStorage = (): Storage => {
+    if (!settings.storage) throw new ConfigError('invalid configuration', ['no storage: set --storage / PGOPS_STORAGE (s3://bucket/prefix or file:///absolute/path)']);
+    return (storage ??= openStorage(settings.storage, { s3Endpoint: settings.s3Endpoint }));
+  };
   const databaseId = (t?: DbTarget) => settings.databaseId ?? (t ?? known)?.database ?? 'unknown';
   return {
     settings,
@@ -58,6 +71,21 @@ export function buildRuntime(settings: Settings, logger: Logger, clients: AwsCli
         tables: historyTables(settings.config.migrate.migrationsSchema, settings.config.migrate.migrationsTable),
         lockWaitSeconds: settings.config.migrate.lockWaitSeconds,
         logger,
+      };
+    },
+    storage: getStorage,
+    async backupDeps(extra = {}) {
+      const t = (known = await target());
+      return {
+        target: t,
+        storage: getStorage(),
+        logger,
+        alerter,
+        databaseId: databaseId(t),
+        environment: settings.config.environment,
+        session,
+        migrationsTable: { schema: settings.config.migrate.migrationsSchema, table: settings.config.migrate.migrationsTable },
+        ...extra,
       };
     },
     databaseId,

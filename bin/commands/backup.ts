@@ -1,0 +1,131 @@
+import { Command } from 'commander';
+import { runBackup } from '../../functions/core/backup/backup.ts';
+import { listBackups } from '../../functions/core/backup/catalog.ts';
+import type { BackupManifest } from '../../functions/core/backup/layout.ts';
+import { runRestore } from '../../functions/core/backup/restore.ts';
+import { verifyBackup } from '../../functions/core/backup/verify.ts';
+import { PgopsError, errorMessage } from '../../functions/core/errors.ts';
+import { parseCount, runCommand, type Io } from './common.ts';
+import { createProgress, formatBytes, progressEnabled } from './progress.ts';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface BackupFlags { schemaOnly?: boolean; dataOnly?: boolean; table?: string[]; excludeTable?: string[]; jobs?: number }
+
+export function backupCommand(io: Io): Command {
+  return new Command('backup')
+    .description('logical backup (pg_dump custom format) streamed to storage, verified by SHA-256')
+    .option('--schema-only', 'dump only the schema')
+    .option('--data-only', 'dump only the data')
+    .option('--table <pattern>', 'dump only matching tables (repeatable; pg_dump -t)', collect)
+    .option('--exclude-table <pattern>', 'skip matching tables (repeatable; pg_dump -T)', collect)
+    .option('--jobs <n>', 'parallel dump (directory format, staged on local disk, then tarred)', parseCount)
+    .addHelpText('after', `
+The dump streams from pg_dump to storage without touching local disk (except with --jobs); its
+SHA-256 and size are computed on the way. The manifest is written last: a backup exists only when
+its manifest does. If pg_dump fails, is killed or storage fails, the partial dump is removed, no
+manifest is written, an alert names the cause and the exit code is 1.
+
+Layout: <storage>/<database>/logical/<backupId>/{dump,manifest.json}
+
+Examples:
+  $ pgops backup --storage s3://my-backups/pgops --database-url postgres://app@db:5432/auth
+  $ pgops backup --storage file:///var/backups/pgops --exclude-table audit_logs
+  $ pgops backup --jobs 4 --json`)
+    .action((_o, cmd: Command) => runCommand<BackupFlags, BackupManifest>(cmd, io, async (ctx) => {
+      const progress = createProgress('backup', { enabled: progressEnabled(ctx.opts.json), write: io.err });
+      try {
+        return await runBackup(await ctx.rt.backupDeps({ onProgress: (p) => progress.update(p) }), {
+          schemaOnly: ctx.opts.schemaOnly,
+          dataOnly: ctx.opts.dataOnly,
+          tables: ctx.opts.table,
+          excludeTables: ctx.opts.excludeTable,
+          jobs: ctx.opts.jobs,
+        });
+      } finally {
+        progress.done();
+      }
+    }, (m, { io: o }) => o.out(`backup ${m.id}: ${formatBytes(m.bytes)} in ${(m.durationMs / 1000).toFixed(1)} s, sha256 ${m.sha256}\n  ${m.key}\n`)));
+}
+
+export function backupsCommand(io: Io): Command {
+  const backups = new Command('backups').description('list and verify stored backups');
+  backups.command('list')
+    .description('backups of this database, newest first (from their manifests)')
+    .addHelpText('after', '\nExample:\n  $ pgops backups list --storage s3://my-backups/pgops --json')
+    .action((_o, cmd: Command) => runCommand(cmd, io, async (ctx) => {
+      const deps = await ctx.rt.backupDeps();
+      return listBackups(deps.storage, deps.databaseId);
+    }, (list, { io: o }) => {
+      if (list.length === 0) { o.out('no backups\n'); return; }
+      o.out(`${'id'.padEnd(26)} ${'completed'.padEnd(24)} ${'size'.padStart(10)}  migration\n`);
+      for (const m of list) o.out(`${m.id.padEnd(26)} ${m.completedAt.padEnd(24)} ${formatBytes(m.bytes).padStart(10)}  ${m.migration ?? '-'}\n`);
+    }));
+  backups.command('verify')
+    .description('re-hash a stored backup against its manifest and read the archive to its end')
+    .argument('<id>', 'a backup id, or "latest"')
+    .option('--restore-test', 'also restore into a scratch database and compare row counts with the manifest')
+    .addHelpText('after', `
+Exit 1 when the object does not match its manifest (size or SHA-256), the archive cannot be read to
+its end, or the restore test finds different row counts. The restore test's result is recorded
+beside the backup (restore-test.json), where the health check reads it.
+
+Examples:
+  $ pgops backups verify latest
+  $ pgops backups verify 20261122T020000Z-3fa2 --restore-test`)
+    .action((id: string, _o, cmd: Command) => runCommand<{ restoreTest?: boolean }, Awaited<ReturnType<typeof verifyBackup>>>(cmd, io,
+      async (ctx) => verifyBackup(await ctx.rt.backupDeps(), id, { restoreTest: ctx.opts.restoreTest }),
+      (r, { io: o }) => o.out(`backup ${r.backupId}: ok (sha256 and size match, archive readable${r.restoreTest ? ', restore test passed' : ''})\n`)));
+  return backups;
+}
+
+interface RestoreFlags { targetDb?: string; create?: boolean; clean?: boolean; table?: string[]; owner?: boolean; jobs?: number; dryRun?: boolean }
+
+export function restoreCommand(io: Io): Command {
+  return new Command('restore')
+    .description('restore a backup with pg_restore, after checking its SHA-256')
+    .argument('<id>', 'a backup id, or "latest"')
+    .option('--target-db <name>', 'the database to restore into (default: the connection\'s database)')
+    .option('--create', 'create the target database first (refused if it exists)')
+    .option('--clean', 'drop objects before recreating them (needed for a non-empty target)')
+    .option('--table <name>', 'restore only this table (repeatable)', collect)
+    .option('--no-owner', 'do not restore object ownership')
+    .option('--jobs <n>', 'parallel pg_restore workers', parseCount)
+    .option('--dry-run', 'check the backup and show what would be restored; touch nothing')
+    .addHelpText('after', `
+The dump is fetched to a temporary file while its SHA-256 is re-computed; a mismatch is refused
+before the target is touched. Restoring into a non-empty database without --clean is refused. A
+database created by --create is dropped again if the restore fails.
+
+Examples:
+  $ pgops restore latest --target-db auth_restored --create
+  $ pgops restore 20261122T020000Z-3fa2 --target-db auth --clean --jobs 4
+  $ pgops restore latest --target-db scratch --create --table users --no-owner`)
+    .action((id: string, _o, cmd: Command) => runCommand<RestoreFlags, Awaited<ReturnType<typeof runRestore>>>(cmd, io, async (ctx) => {
+      const progress = createProgress('restore', { enabled: progressEnabled(ctx.opts.json), write: io.err });
+      try {
+        return await runRestore(await ctx.rt.backupDeps({ onProgress: (p) => progress.update(p) }), id, {
+          targetDb: ctx.opts.targetDb,
+          create: ctx.opts.create,
+          clean: ctx.opts.clean,
+          tables: ctx.opts.table,
+          noOwner: ctx.opts.owner === false,
+          jobs: ctx.opts.jobs,
+          dryRun: ctx.opts.dryRun,
+        });
+      } catch (err) {
+        if (!(err instanceof PgopsError && err.alertSent) && !ctx.opts.dryRun) {
+          await ctx.rt.alert({ severity: 'critical', job: 'restore', summary: errorMessage(err), details: { backup: id, targetDb: ctx.opts.targetDb } });
+        }
+        throw err;
+      } finally {
+        progress.done();
+      }
+    }, (r, { io: o }) => o.out(`${ctx0(r)}\n`)));
+}
+
+function ctx0(r: { backupId: string; targetDb: string; durationMs: number; tables: number; dryRun?: boolean }): string {
+  return r.dryRun
+    ? `dry run: backup ${r.backupId} checks out; would restore ${r.tables} table(s) into ${r.targetDb}; nothing was changed`
+    : `restored backup ${r.backupId} into ${r.targetDb}: ${r.tables} table(s) in ${(r.durationMs / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,43 @@
+// Progress for long transfers: bytes moved and rate, redrawn in place on a terminal.
+// Nothing at all with --json or when stderr is not a terminal (CI logs, pipes).
+export interface Progress {
+  update(p: { bytes: number; elapsedMs: number; total?: number }): void;
+  done(): void;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatProgress(label: string, p: { bytes: number; elapsedMs: number; total?: number }): string {
+  const secs = Math.max(p.elapsedMs / 1000, 0.001);
+  const rate = `${formatBytes(p.bytes / secs)}/s`;
+  const pct = p.total ? ` ${Math.min(100, (100 * p.bytes) / p.total).toFixed(0)}% of ${formatBytes(p.total)}` : '';
+  const mm = String(Math.floor(secs / 60)).padStart(2, '0');
+  const ss = String(Math.floor(secs % 60)).padStart(2, '0');
+  return `${label}: ${formatBytes(p.bytes)}${pct}  ${rate}  ${mm}:${ss}`;
+}
+
+export function createProgress(label: string, options: { enabled: boolean; write?: (s: string) => void }): Progress {
+  if (!options.enabled) return { update() {}, done() {} };
+  const write = options.write ?? ((s: string) => process.stderr.write(s));
+  let drawn = false;
+  return {
+    update(p) {
+      write(`\r\x1b[2K${formatProgress(label, p)}`);
+      drawn = true;
+    },
+    done() {
+      if (drawn) write('\n');
+    },
+  };
+}
+
+/** Progress is for people: a terminal on stderr, and not --json. */
+export function progressEnabled(json: boolean | undefined): boolean {
+  return !json && Boolean(process.stderr.isTTY);
+}
