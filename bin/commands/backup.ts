@@ -4,7 +4,6 @@ import { listBackups } from '../../functions/core/backup/catalog.ts';
 import type { BackupManifest } from '../../functions/core/backup/layout.ts';
 import { runRestore } from '../../functions/core/backup/restore.ts';
 import { verifyBackup } from '../../functions/core/backup/verify.ts';
-import { PgopsError, errorMessage } from '../../functions/core/errors.ts';
 import { parseCount, runCommand, type Io } from './common.ts';
 import { createProgress, formatBytes, progressEnabled } from './progress.ts';
 
@@ -113,11 +112,6 @@ Examples:
           jobs: ctx.opts.jobs,
           dryRun: ctx.opts.dryRun,
         });
-      } catch (err) {
-        if (!(err instanceof PgopsError && err.alertSent) && !ctx.opts.dryRun) {
-          await ctx.rt.alert({ severity: 'critical', job: 'restore', summary: errorMessage(err), details: { backup: id, targetDb: ctx.opts.targetDb } });
-        }
-        throw err;
       } finally {
         progress.done();
       }

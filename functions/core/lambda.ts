@@ -46,6 +46,6 @@ export async function runJob<T>(name: string, deps: HandlerDeps, job: (rt: Runti
     if (rt && !(err instanceof PgopsError && err.alertSent)) {
       await rt.alert({ severity: 'critical', job: name, summary: message });
     }
-    throw new FunctionError(`${name} failed: ${message}`, { cause: err });
+    throw new FunctionError(message.startsWith(`${name} failed`) ? message : `${name} failed: ${message}`, { cause: err });
   }
 }

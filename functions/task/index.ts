@@ -16,6 +16,6 @@ export async function runTask(argv: string[]): Promise<number> {
   return main(['node', 'pgops', '--json', ...prefix, ...rest]);
 }
 
-if (process.argv[1] && /task\.(mjs|ts|js)$/.test(process.argv[1])) {
+if (process.argv[1] && /(task\.mjs|task[\\/]index\.(ts|js|mjs))$/.test(process.argv[1])) {
   process.exitCode = await runTask(process.argv.slice(2));
 }

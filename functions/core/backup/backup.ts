@@ -209,9 +209,10 @@ export async function runBackup(deps: BackupJobDeps, options: BackupOptions = {}
       await sendAlert(deps, {
         severity: error instanceof BackupLockedError ? 'warning' : 'critical',
         job: 'backup',
-        summary: `backup failed: ${error.message}`.slice(0, 300),
+        summary: (/^backup failed/.test(error.message) ? error.message : `backup failed: ${error.message}`).slice(0, 300),
         details: { backupId: id, storage: deps.storage.url, server: deps.target.display, error: error.message },
       });
+      error.alertSent = true;
     }
     throw error;
   } finally {

@@ -172,6 +172,7 @@ export async function runRestore(deps: BackupJobDeps, ref: string, options: Rest
         summary: error.message.slice(0, 300),
         details: { backupId, targetDb, storage: deps.storage.url, server: deps.target.display },
       });
+      error.alertSent = true;
     }
     throw error;
   } finally {

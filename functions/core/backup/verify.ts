@@ -194,6 +194,7 @@ export async function verifyBackup(deps: BackupJobDeps, ref: string, options: Ve
         summary: error.message.slice(0, 300),
         details: { backupId, storage: deps.storage.url, problems: error instanceof VerifyError ? error.problems : [error.message] },
       });
+      error.alertSent = true;
     }
     throw error;
   } finally {
