@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Command, InvalidArgumentError } from 'commander';
+import { deliverHealthAlerts } from '../../functions/core/alert-state.ts';
+import { FanoutAlerter, type Alerter } from '../../functions/core/alerts.ts';
+import { ConfigError, errorMessage } from '../../functions/core/errors.ts';
+import { formatHealthTable, healthExitCode, HealthUnknownError, runHealth, type HealthResult, type HealthThresholds } from '../../functions/core/health/index.ts';
+import { redactString } from '../../functions/core/redact.ts';
+import type { Runtime } from '../../functions/core/runtime.ts';
+import { postsToSlack, resolveSlackWebhook, SlackAlerter } from '../../functions/core/slack.ts';
+import { runCommand, type CommandContext, type Io } from './common.ts';
+
+interface HealthOpts {
+  maxBackupAgeHours?: number;
+  minBackupSizeRatio?: number;
+  maxRestoreTestAgeDays?: number;
+  longRunningQuerySeconds?: number;
+  deadTupleRatioWarn?: number;
+  maxDailyGrowthRatio?: number;
+  alertRepeatHours?: number;
+  blockedWaitSeconds?: number;
+  alert: boolean;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number above 0.');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of at least 0.');
+  return n;
+}
+
+function ratio(value: string): number {
+  const n = nonNegative(value);
+  if (n > 1) throw new InvalidArgumentError('must be a ratio from 0 to 1.');
+  return n;
+}
+
+const THRESHOLD_KEYS = ['maxBackupAgeHours', 'minBackupSizeRatio', 'maxRestoreTestAgeDays', 'longRunningQuerySeconds', 'deadTupleRatioWarn', 'maxDailyGrowthRatio', 'alertRepeatHours'] as const;
+
+function thresholds(base: HealthThresholds, opts: HealthOpts): HealthThresholds {
+  const out = { ...base };
+  for (const k of THRESHOLD_KEYS) if (opts[k] !== undefined) out[k] = opts[k];
+  return out;
+}
+
+/**
+ * Where the CLI's health alerts go: the runtime's destinations (SNS, else stderr) and Slack when a
+ * webhook is configured, unless the runtime already posts to Slack.
+ */
+async function healthAlerter(rt: Runtime, runId: string): Promise<Alerter> {
+  const s = rt.settings;
+  if (postsToSlack(rt.alerter) || (!s.slackWebhookUrl && !s.slackWebhookSecretId)) return rt.alerter;
+  let url: string | undefined;
+  try {
+    url = await resolveSlackWebhook(s, () => new SecretsManagerClient({}));
+  } catch (err) {
+    rt.logger.error('Slack webhook unavailable; alerting without Slack', { error: redactString(errorMessage(err)) });
+    return rt.alerter;
+  }
+  if (!url) return rt.alerter;
+  const slack = new SlackAlerter({ webhookUrl: url, runId, logger: rt.logger });
+  // Slack alone is used bare, so a failed post is seen and retried on the next run (no dedupe entry).
+  return s.snsTopicArn ? new FanoutAlerter([rt.alerter, slack], rt.logger) : slack;
+}
+
+async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
+  const { rt, opts } = ctx;
+  const config = { ...rt.settings.config, health: thresholds(rt.settings.config.health, opts) };
+  let target;
+  try {
+    target = await rt.target();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    // Could not even learn where to connect (say, the secret is unreadable): UNKNOWN, exit 3.
+    throw new HealthUnknownError(redactString(errorMessage(err)), { cause: err });
+  }
+  const databaseId = rt.databaseId(target);
+  const storage = rt.settings.storage ? rt.storage() : undefined;
+  const runId = randomUUID();
+  let result: HealthResult;
+  try {
+    result = await runHealth({
+      target,
+      session: rt.session,
+      storage,
+      logger: rt.logger,
+      databaseId,
+      environment: config.environment,
+      config,
+      migrationsDir: rt.settings.migrationsDir,
+      options: opts.blockedWaitSeconds !== undefined ? { blockedWaitSeconds: opts.blockedWaitSeconds } : undefined,
+    });
+  } catch (err) {
+    throw new HealthUnknownError(`health check failed to run: ${redactString(errorMessage(err))}`, { cause: err });
+  }
+  if (opts.alert) {
+    await deliverHealthAlerts({ result, alerter: await healthAlerter(rt, runId), logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, runId });
+  }
+  return result;
+}
+
+export function healthCommand(io: Io): Command {
+  return new Command('health')
+    .description('run every health check (database, backups, restore tests); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .option('--max-backup-age-hours <hours>', 'newest backup older than this is critical (config health.maxBackupAgeHours, default 26)', positive)
+    .option('--min-backup-size-ratio <ratio>', 'newest backup below this share of the median of the previous 7 is a warning (default 0.5)', ratio)
+    .option('--max-restore-test-age-days <days>', 'last successful restore test older than this is a warning (default 8)', positive)
+    .option('--long-running-query-seconds <seconds>', 'queries active longer than this are reported (default 300)', positive)
+    .option('--dead-tuple-ratio-warn <ratio>', 'dead-tuple ratio above this is a warning (default 0.2)', ratio)
+    .option('--max-daily-growth-ratio <ratio>', 'database growth per day above this is a warning (default 0.1)', nonNegative)
+    .option('--alert-repeat-hours <hours>', 'do not repeat an alert for a check that stays failing within this time (default 24)', positive)
+    .option('--blocked-wait-seconds <seconds>', 'report sessions waiting on a lock at least this long (default 10)', nonNegative)
+    .option('--no-alert', 'check only: send no alert')
+    .addHelpText('after', `
+Alerts go to SNS (PGOPS_SNS_TOPIC_ARN) and Slack (PGOPS_SLACK_WEBHOOK_URL or PGOPS_SLACK_WEBHOOK_SECRET_ID),
+else to stderr. With --storage, alerts are deduplicated per check (state in <database>/state/) and a
+recovery sends "resolved"; growth and archiver failures are tracked between runs.
+
+Exit codes (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+Examples:
+  $ pgops health --storage s3://backups/pgops
+  $ pgops health --json --no-alert
+  $ pgops health --max-backup-age-hours 50 --long-running-query-seconds 60`)
+    .action((_o, cmd: Command) => runCommand<HealthOpts, HealthResult>(cmd, io,
+      health,
+      (r, { io: o }) => o.out(formatHealthTable(r, { color: o.isTTY, width: o.isTTY ? process.stdout.columns : 160 })),
+      (r) => healthExitCode(r.status),
+      // Bad usage or configuration means the checks could not run: UNKNOWN, not CRITICAL.
+      () => 3));
+}

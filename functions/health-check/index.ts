@@ -1,0 +1,81 @@
+// Lambda entry for the scheduled health check (EventBridge). A failing health result is not a
+// function error: it alerts (deduplicated) and returns the result. Only a crash of the job throws.
+// CloudWatch metrics (namespace pgops, dimension database) let an alarm notice a check that stopped running.
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import { deliverHealthAlerts } from '../core/alert-state.ts';
+import { healthExitCode, runHealthDetailed, type HealthResult, type HealthRun } from '../core/health/index.ts';
+import { parseEvent, runJob, type HandlerDeps } from '../core/lambda.ts';
+import type { Storage } from '../core/storage/types.ts';
+
+/** What the handler needs of Powertools Metrics (tests pass a recorder). */
+export interface MetricsSink {
+  addDimension(name: string, value: string): unknown;
+  addMetric(name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number): unknown;
+  publishStoredMetrics(): unknown;
+}
+
+export interface HealthHandlerDeps extends HandlerDeps {
+  metrics?: () => MetricsSink;
+  /** Overrides the configured storage (tests). */
+  storage?: Storage;
+  clock?: () => Date;
+}
+
+// A scheduled event carries nothing we need; an operator may invoke it with { "alert": false }.
+export const healthEventSchema = z.looseObject({ alert: z.boolean().optional() });
+
+function defaultMetrics(): MetricsSink {
+  const m = new Metrics({ namespace: 'pgops', serviceName: 'pgops-health-check' });
+  // Only `database` as dimension, so an alarm names it alone.
+  m.clearDefaultDimensions();
+  return m;
+}
+
+/** Metric names: HealthStatus and HealthStatus.<check> (0 ok, 1 warning, 2 critical, 3 unknown), BackupAgeHours, BackupBytes. */
+export function emitHealthMetrics(sink: MetricsSink, run: HealthRun): void {
+  const r: HealthResult = run.result;
+  sink.addDimension('database', r.database);
+  sink.addMetric('HealthStatus', MetricUnit.NoUnit, healthExitCode(r.status));
+  for (const c of r.checks) {
+    sink.addMetric(`HealthStatus.${c.name}`, MetricUnit.NoUnit, healthExitCode(c.status === 'info' ? 'ok' : c.status));
+  }
+  const newest = run.backup.newest;
+  if (newest) {
+    sink.addMetric('BackupAgeHours', MetricUnit.NoUnit, Number(newest.ageHours.toFixed(2)));
+    sink.addMetric('BackupBytes', MetricUnit.Bytes, newest.bytes);
+  }
+  sink.publishStoredMetrics();
+}
+
+export function createHealthHandler(deps: HealthHandlerDeps = {}) {
+  let metrics: MetricsSink | undefined;
+  return async (event: unknown, context?: { awsRequestId?: string }): Promise<HealthResult> => runJob('health', deps, async (rt) => {
+    const e = parseEvent(healthEventSchema, event, 'health-check');
+    const target = await rt.target();
+    const storage = deps.storage ?? (rt.settings.storage ? rt.storage() : undefined);
+    const config = rt.settings.config;
+    const run = await runHealthDetailed({
+      target,
+      session: rt.session,
+      storage,
+      logger: rt.logger,
+      databaseId: rt.databaseId(target),
+      environment: config.environment,
+      config,
+      migrationsDir: rt.settings.migrationsDir,
+      clock: deps.clock,
+    });
+    try {
+      emitHealthMetrics((metrics ??= (deps.metrics ?? defaultMetrics)()), run);
+    } catch (err) {
+      rt.logger.error('could not emit health metrics', { error: err instanceof Error ? err.message : String(err) });
+    }
+    if (e.alert !== false) {
+      await deliverHealthAlerts({ result: run.result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, clock: deps.clock, runId: context?.awsRequestId });
+    }
+    return run.result;
+  });
+}
+
+export const handler = createHealthHandler();
