@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { backupCommand, backupsCommand, restoreCommand } from './commands/backup.ts';
 import { cleanupCommand } from './commands/cleanup.ts';
 import { demoCommand } from './commands/demo.ts';
+import { healthCommand } from './commands/health.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { processIo, type Io } from './commands/common.ts';
 
@@ -20,6 +21,7 @@ export function buildProgram(io: Io = processIo): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `
 Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
+pgops health follows the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 Passwords never appear in output: connections print as postgres://user:***@host:5432/db.
 
 Try it without a database: npm start (= pgops demo).`);
@@ -29,6 +31,7 @@ Try it without a database: npm start (= pgops demo).`);
   program.addCommand(backupCommand(io));
   program.addCommand(backupsCommand(io));
   program.addCommand(restoreCommand(io));
+  program.addCommand(healthCommand(io));
   program.addCommand(cleanupCommand(io));
   program.addCommand(demoCommand(io));
   // Every subcommand shares the override, so usage errors exit 2 rather than 1.

@@ -46,6 +46,8 @@ export async function runCommand<O, R>(
   body: (ctx: CommandContext<O>) => Promise<R>,
   print: (result: R, ctx: CommandContext<O>) => void,
   exitCode: (result: R) => number = () => 0,
+  /** Exit code for a failure; `pgops health` maps every failure to 3 (UNKNOWN), the monitoring-plugin way. */
+  errorExitCode: (err: unknown) => number = exitCodeOf,
 ): Promise<void> {
   const opts = cmd.optsWithGlobals<O & GlobalOptions>();
   try {
@@ -59,7 +61,7 @@ export async function runCommand<O, R>(
     else print(result, ctx);
     process.exitCode = exitCode(result);
   } catch (err) {
-    const code = exitCodeOf(err);
+    const code = errorExitCode(err);
     const message = redactString(errorMessage(err));
     io.err(`pgops: error: ${message}\n`);
     if (opts.json) io.out(`${JSON.stringify({ error: { type: err instanceof Error ? err.name : 'Error', message, exitCode: code } }, null, 2)}\n`);

@@ -11,6 +11,8 @@ import type { BackupJobDeps } from './backup/layout.ts';
 import { runRestore } from './backup/restore.ts';
 import { verifyBackup } from './backup/verify.ts';
 import { runCleanup } from './cleanup/job.ts';
+import { runHealth } from './health/index.ts';
+import type { HealthResult } from './health/types.ts';
 import { defaultFileConfig, parseFileConfig, type FileConfig } from './config.ts';
 import { parseDatabaseUrl, withClient, withDatabase, type DbTarget } from './db.ts';
 import { DEMO_SEED_SQL } from './demo-seed.ts';
@@ -113,6 +115,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     const alerter = new MemoryAlerter();
     const storage = new FileStorage(`file://${storageDir}`);
     const backupDeps: BackupJobDeps = { target, storage, logger, alerter, databaseId: 'pgops_demo', environment: config.environment, session: config.database };
+    const healthDeps = { target, session: config.database, storage, logger, databaseId: 'pgops_demo', environment: config.environment, config, migrationsDir: options.migrationsDir };
+    const describeHealth = (h: HealthResult) => `overall ${h.status.toUpperCase()}: ${h.checks.filter((c) => c.status !== 'ok' && c.status !== 'info').map((c) => `${c.name} ${c.status} (${c.summary})`).join('; ') || 'every check ok'}`;
+    await step('health (before the first backup: expect backup-age CRITICAL)', () => runHealth(healthDeps), describeHealth);
     const manifest = await step('backup (pg_dump -Fc streamed to local storage)', () => runBackup(backupDeps, {}),
       (m) => `backup ${m.id}: ${m.bytes} bytes, sha256 ${m.sha256.slice(0, 16)}..., ${m.tables.length} tables counted, last migration ${m.migration ?? '-'}\n${m.key}`);
     await step('backups list', () => listBackups(storage, 'pgops_demo'),
@@ -128,6 +133,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       return restored;
     }, (r) => `all ${Object.keys(r).length} tables match (${Object.values(r).reduce((a, b) => a + b, 0)} rows)`);
     if (manifest.id === undefined) throw new PgopsError('backup returned no id');
+    await step('health (after the backup and its restore test)', () => runHealth(healthDeps), describeHealth);
 
     // --- cleanup ---
     const cleanupDeps = { target, session: config.database, storage, logger, alerter, databaseId: 'pgops_demo', environment: config.environment, config };

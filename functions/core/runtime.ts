@@ -3,6 +3,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alert, type Alerter } from './alerts.ts';
+import { SlackAlerter, resolveSlackWebhook } from './slack.ts';
 import type { Settings } from './config.ts';
 import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
 import type { Logger } from './logger.ts';
@@ -45,6 +46,9 @@ export function buildRuntime(settings: Settings, logger: Logger, clients: AwsCli
   const secrets = clients.secrets ?? lazy(() => new SecretsManagerClient({}));
   const destinations: Alerter[] = [];
   if (settings.snsTopicArn) destinations.push(new SnsAlerter(sns(), settings.snsTopicArn));
+  if (settings.slackWebhookUrl || settings.slackWebhookSecretId) {
+    destinations.push(new SlackAlerter({ webhookUrl: settings.slackWebhookUrl ?? (() => resolveSlackWebhook(settings, secrets)), logger }));
+  }
   if (destinations.length === 0) destinations.push(new StderrAlerter());
   const alerter = new FanoutAlerter(destinations, logger);
   const session: DbSessionOptions = settings.config.database;

@@ -156,7 +156,8 @@ describe('backup commands through the CLI', () => {
     const list = JSON.parse((await cli(['backups', 'list', '--json'])).stdout) as Array<{ key: string }>;
     const path = join(store, list[0]!.key);
     const data = readFileSync(path);
-    data[Math.floor(data.length / 2)] ^= 0xff;
+    const at = Math.floor(data.length / 2);
+    data[at] = data[at]! ^ 0xff;
     writeFileSync(path, data);
     const v = await cli(['backups', 'verify', 'latest', '--json']);
     expect(v.code).toBe(1);
