@@ -58,17 +58,36 @@ export class SnsAlerter implements Alerter {
   }
 }
 
-/** Fan out to every destination; each failure is logged, none is thrown. */
+/**
+ * Fan out to every destination. Each failure is logged; it throws only when no destination took
+ * the alert, so a caller that records what it sent (health dedupe) can try again next run.
+ */
 export class FanoutAlerter implements Alerter {
   constructor(private readonly targets: Alerter[], private readonly logger: Logger) {}
   async send(alert: Alert): Promise<void> {
-    await Promise.all(this.targets.map(async (t) => {
+    // One destination: log, then rethrow its own error, the clearest answer for the caller.
+    if (this.targets.length === 1) {
+      const only = this.targets[0]!;
       try {
-        await t.send(alert);
+        await only.send(alert);
       } catch (err) {
-        this.logger.error(`could not send alert through ${t.constructor.name}`, { error: err instanceof Error ? err.message : String(err) });
+        this.logger.error(`could not send alert through ${only.constructor.name}`, { error: redactString(err instanceof Error ? err.message : String(err)) });
+        throw err;
       }
-    }));
+      return;
+    }
+    const results = await Promise.allSettled(this.targets.map((t) => t.send(alert)));
+    const failures: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        const message = redactString(r.reason instanceof Error ? r.reason.message : String(r.reason));
+        failures.push(message);
+        this.logger.error(`could not send alert through ${this.targets[i]!.constructor.name}`, { error: message });
+      }
+    });
+    if (failures.length > 0 && failures.length === this.targets.length) {
+      throw new Error(`no alert destination accepted the alert: ${failures.join('; ')}`);
+    }
   }
 }
 

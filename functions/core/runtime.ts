@@ -94,7 +94,8 @@ export function buildRuntime(settings: Settings, logger: Logger, clients: AwsCli
     },
     databaseId,
     async alert(a) {
-      await alerter.send({ ...a, database: a.database ?? databaseId(), environment: settings.config.environment });
+      // Never let a broken alert destination replace the job's own error.
+      await alerter.send({ ...a, database: a.database ?? databaseId(), environment: settings.config.environment }).catch(() => {});
     },
   };
 }

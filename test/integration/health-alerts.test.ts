@@ -4,7 +4,6 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../../bin/pgops.ts';
-import { healthCommand } from '../../bin/commands/health.ts';
 import type { Io } from '../../bin/commands/common.ts';
 import { deliverHealthAlerts } from '../../functions/core/alert-state.ts';
 import { defaultFileConfig } from '../../functions/core/config.ts';
@@ -64,7 +63,6 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   let err = '';
   const io: Io = { out: (s) => { out += s; }, err: (s) => { err += s; }, isTTY: false };
   const program = buildProgram(io);
-  program.addCommand(healthCommand(io).exitOverride());
   process.exitCode = undefined;
   await program.parseAsync(['node', 'pgops', ...args]);
   const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -135,7 +133,6 @@ describe('pgops health with a Slack webhook', () => {
     const err: string[] = [];
     const io: Io = { out: () => {}, err: (s) => { err.push(s); }, isTTY: false };
     const program = buildProgram(io);
-    program.addCommand(healthCommand(io).exitOverride().configureOutput({ writeErr: io.err }));
     await expect(program.parseAsync(['node', 'pgops', 'health', '--min-backup-size-ratio', '2'])).rejects.toThrow();
     expect(err.join('')).toContain("option '--min-backup-size-ratio <ratio>' argument '2' is invalid. must be a ratio from 0 to 1.");
   });

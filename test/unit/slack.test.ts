@@ -103,11 +103,14 @@ describe('SlackAlerter', () => {
     const e3 = await new SlackAlerter({ webhookUrl: `http://127.0.0.1:${port}/services/T/B/refusedSecret` }).send(ALERT).catch((e: unknown) => e);
     expect((e3 as Error).message).toBe('could not reach Slack: ECONNREFUSED');
 
-    // FanoutAlerter logs the failure and does not throw; the URL is registered as a secret.
+    // FanoutAlerter logs the failure; with Slack as the only destination it also rejects (so a
+    // caller that records what it sent can retry), and neither says the URL.
     const lines: string[] = [];
     const logger = createTextLogger({ write: (l) => lines.push(l) });
     handle = (_q, res) => { res.writeHead(500); res.end(`bad ${url}`); };
-    await new FanoutAlerter([new SlackAlerter({ webhookUrl: url })], logger).send(ALERT);
+    const e4 = await new FanoutAlerter([new SlackAlerter({ webhookUrl: url })], logger).send(ALERT).catch((e: unknown) => e);
+    expect((e4 as Error).message).toMatch(/^Slack answered 500/);
+    expect((e4 as Error).message).not.toContain('hangSecret42');
     expect(lines.join('')).toContain('could not send alert through SlackAlerter');
     expect(lines.join('')).not.toContain('hangSecret42');
     expect(redactString(`x ${url}`)).toBe('x ***');
