@@ -5,6 +5,7 @@ import { exitCodeOf, errorMessage } from '../../functions/core/errors.ts';
 import { createTextLogger, type LogLevel } from '../../functions/core/logger.ts';
 import { redact, redactString } from '../../functions/core/redact.ts';
 import { buildRuntime, type Runtime } from '../../functions/core/runtime.ts';
+import { clearProgressLine } from './progress.ts';
 
 export interface GlobalOptions extends Flags {
   json?: boolean;
@@ -53,7 +54,7 @@ export async function runCommand<O, R>(
   try {
     const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config });
     const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
-    const logger = createTextLogger({ level, write: io.err });
+    const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });
     const rt = buildRuntime(settings, logger);
     const ctx: CommandContext<O> = { rt, opts, io };
     const result = await body(ctx);

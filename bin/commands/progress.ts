@@ -22,17 +22,36 @@ export function formatProgress(label: string, p: { bytes: number; elapsedMs: num
   return `${label}: ${formatBytes(p.bytes)}${pct}  ${rate}  ${mm}:${ss}`;
 }
 
+// The progress line being drawn, so a log line can clear it first instead of running into it.
+let active: { clear(): void } | undefined;
+
+/** Clear the progress line, if one is drawn; the next update redraws it. */
+export function clearProgressLine(): void {
+  active?.clear();
+}
+
 export function createProgress(label: string, options: { enabled: boolean; write?: (s: string) => void }): Progress {
   if (!options.enabled) return { update() {}, done() {} };
   const write = options.write ?? ((s: string) => process.stderr.write(s));
   let drawn = false;
+  let last = '';
+  const handle = {
+    clear() {
+      if (drawn) write('\r\x1b[2K');
+      drawn = false;
+    },
+  };
+  active = handle;
   return {
     update(p) {
-      write(`\r\x1b[2K${formatProgress(label, p)}`);
+      last = formatProgress(label, p);
+      write(`\r\x1b[2K${last}`);
       drawn = true;
     },
     done() {
-      if (drawn) write('\n');
+      if (active === handle) active = undefined;
+      // Leave the final figures on screen.
+      if (last) write(`\r\x1b[2K${last}\n`);
     },
   };
 }
