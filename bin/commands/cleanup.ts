@@ -48,17 +48,6 @@ Examples:
   $ pgops cleanup --config pgops.json --storage s3://my-backups/pgops
   $ pgops cleanup --config pgops.json --json`)
     .action((_o, cmd: Command) => runCommand<{ dryRun?: boolean }, CleanupResult>(cmd, io, async (ctx) => {
-      const { rt } = ctx;
-      const target = await rt.target();
-      return runCleanup({
-        target,
-        session: rt.session,
-        storage: rt.settings.storage ? rt.storage() : undefined,
-        logger: rt.logger,
-        alerter: rt.alerter,
-        databaseId: rt.databaseId(target),
-        environment: rt.settings.config.environment,
-        config: rt.settings.config,
-      }, { dryRun: ctx.opts.dryRun ?? false });
+      return runCleanup(await ctx.rt.cleanupDeps(), { dryRun: ctx.opts.dryRun ?? false });
     }, printResult));
 }

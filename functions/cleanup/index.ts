@@ -32,22 +32,11 @@ export function createCleanupHandler(deps: HandlerDeps = {}) {
   return async (event: unknown, context?: CleanupContext): Promise<CleanupResult> => runJob('cleanup', deps, async (rt) => {
     const deadline = context ? deadlineFrom(context.getRemainingTimeInMillis()) : undefined;
     const e = parseEvent(cleanupEventSchema, event, 'cleanup');
-    const target = await rt.target();
-    const databaseId = rt.databaseId(target);
-    if (e.database && e.database !== databaseId) {
-      throw new ConfigError(`this cleanup function serves database "${databaseId}", not "${e.database}"`);
+    const deps = await rt.cleanupDeps({ deadline });
+    if (e.database && e.database !== deps.databaseId) {
+      throw new ConfigError(`this cleanup function serves database "${deps.databaseId}", not "${e.database}"`);
     }
-    return runCleanup({
-      target,
-      session: rt.session,
-      storage: rt.settings.storage ? rt.storage() : undefined,
-      logger: rt.logger,
-      alerter: rt.alerter,
-      databaseId,
-      environment: rt.settings.config.environment,
-      config: rt.settings.config,
-      deadline,
-    }, { dryRun: e.dryRun ?? false });
+    return runCleanup(deps, { dryRun: e.dryRun ?? false });
   });
 }
 

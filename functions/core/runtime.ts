@@ -13,6 +13,7 @@ import { ConfigError } from './errors.ts';
 import { openStorage } from './storage/index.ts';
 import type { Storage } from './storage/types.ts';
 import type { BackupJobDeps } from './backup/layout.ts';
+import type { CleanupDeps } from './cleanup/job.ts';
 
 export interface AwsClients {
   sns?: () => SNSClient;
@@ -35,6 +36,8 @@ export interface Runtime {
   storage(): Storage;
   /** Dependencies of the backup, verify and restore jobs. */
   backupDeps(extra?: Partial<BackupJobDeps>): Promise<BackupJobDeps>;
+  /** Dependencies of the cleanup job; storage only when configured (retention is skipped without). */
+  cleanupDeps(extra?: Partial<CleanupDeps>): Promise<CleanupDeps>;
   /** The id used in alerts and the storage layout. */
   databaseId(target?: DbTarget): string;
   /** Send an alert with the environment and database filled in. */
@@ -89,6 +92,20 @@ export function buildRuntime(settings: Settings, logger: Logger, clients: AwsCli
         environment: settings.config.environment,
         session,
         migrationsTable: { schema: settings.config.migrate.migrationsSchema, table: settings.config.migrate.migrationsTable },
+        ...extra,
+      };
+    },
+    async cleanupDeps(extra = {}) {
+      const t = (known = await target());
+      return {
+        target: t,
+        session,
+        storage: settings.storage ? getStorage() : undefined,
+        logger,
+        alerter,
+        databaseId: databaseId(t),
+        environment: settings.config.environment,
+        config: settings.config,
         ...extra,
       };
     },
