@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Command, InvalidArgumentError } from 'commander';
 import { deliverHealthAlerts } from '../../functions/core/alert-state.ts';
-import { FanoutAlerter, type Alerter } from '../../functions/core/alerts.ts';
 import { ConfigError, errorMessage } from '../../functions/core/errors.ts';
 import { formatHealthTable, healthExitCode, HealthUnknownError, runHealth, type HealthResult, type HealthThresholds } from '../../functions/core/health/index.ts';
 import { redactString } from '../../functions/core/redact.ts';
-import type { Runtime } from '../../functions/core/runtime.ts';
-import { postsToSlack, resolveSlackWebhook, SlackAlerter } from '../../functions/core/slack.ts';
 import { runCommand, type CommandContext, type Io } from './common.ts';
 
 interface HealthOpts {
@@ -48,26 +44,6 @@ function thresholds(base: HealthThresholds, opts: HealthOpts): HealthThresholds 
   return out;
 }
 
-/**
- * Where the CLI's health alerts go: the runtime's destinations (SNS, else stderr) and Slack when a
- * webhook is configured, unless the runtime already posts to Slack.
- */
-async function healthAlerter(rt: Runtime, runId: string): Promise<Alerter> {
-  const s = rt.settings;
-  if (postsToSlack(rt.alerter) || (!s.slackWebhookUrl && !s.slackWebhookSecretId)) return rt.alerter;
-  let url: string | undefined;
-  try {
-    url = await resolveSlackWebhook(s, () => new SecretsManagerClient({}));
-  } catch (err) {
-    rt.logger.error('Slack webhook unavailable; alerting without Slack', { error: redactString(errorMessage(err)) });
-    return rt.alerter;
-  }
-  if (!url) return rt.alerter;
-  const slack = new SlackAlerter({ webhookUrl: url, runId, logger: rt.logger });
-  // Slack alone is used bare, so a failed post is seen and retried on the next run (no dedupe entry).
-  return s.snsTopicArn ? new FanoutAlerter([rt.alerter, slack], rt.logger) : slack;
-}
-
 async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
   const { rt, opts } = ctx;
   const config = { ...rt.settings.config, health: thresholds(rt.settings.config.health, opts) };
@@ -99,7 +75,7 @@ async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
     throw new HealthUnknownError(`health check failed to run: ${redactString(errorMessage(err))}`, { cause: err });
   }
   if (opts.alert) {
-    await deliverHealthAlerts({ result, alerter: await healthAlerter(rt, runId), logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, runId });
+    await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, runId });
   }
   return result;
 }
