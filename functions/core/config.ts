@@ -71,6 +71,8 @@ export interface Settings {
   databaseUrl?: string;
   /** A Secrets Manager secret id in the RDS JSON shape. */
   databaseSecretId?: string;
+  /** The same secret's value, when the platform injected it (ECS secrets). */
+  databaseSecretJson?: string;
   /** Overrides the sslmode of a secret-based connection (a URL carries its own). */
   sslMode?: SslMode;
   /** A CA bundle (PEM file) to verify the server certificate. */
@@ -116,6 +118,10 @@ const envSchema = z.object({
   PGOPS_S3_ENDPOINT: z.url().optional(),
   PGOPS_MIGRATIONS_DIR: z.string().min(1).optional(),
   PGOPS_CONFIG: z.string().min(1).optional(),
+  // The config file's content inline (containers shared by several databases get it this way).
+  PGOPS_CONFIG_JSON: z.string().min(2).optional(),
+  // The RDS-shaped secret's JSON, injected by ECS secrets into the Fargate task (never plain env).
+  PGOPS_DATABASE_SECRET_JSON: z.string().min(2).optional(),
   PGOPS_SNS_TOPIC_ARN: z.string().regex(/^arn:aws[a-z-]*:sns:/, 'must be an SNS topic ARN').optional(),
   PGOPS_SLACK_WEBHOOK_URL: z.url().optional(),
   PGOPS_SLACK_WEBHOOK_SECRET_ID: z.string().min(1).optional(),
@@ -169,6 +175,9 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
   if (merged.DATABASE_URL) {
     try { registerSecret(decodeURIComponent(new URL(merged.DATABASE_URL).password)); } catch { /* invalid URL: reported below */ }
   }
+  if (merged.PGOPS_DATABASE_SECRET_JSON) {
+    try { registerSecret((JSON.parse(merged.PGOPS_DATABASE_SECRET_JSON) as { password?: string }).password); } catch { /* reported when used */ }
+  }
 
   const issues: string[] = [];
   const envParsed = envSchema.safeParse(merged);
@@ -177,9 +186,9 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
     // Never echo the value: a malformed URL may still contain a password.
     issues.push(...formatIssues(envParsed.error, '', FLAG_NAMES));
   }
-  if (merged.DATABASE_URL && merged.PGOPS_DATABASE_SECRET_ID) {
-    issues.push('DATABASE_URL and PGOPS_DATABASE_SECRET_ID are both set: use one');
-  }
+  const sources = ['DATABASE_URL', 'PGOPS_DATABASE_SECRET_ID', 'PGOPS_DATABASE_SECRET_JSON'].filter((k) => merged[k] !== undefined);
+  if (sources.length > 1) issues.push(`${sources.join(' and ')} are ${sources.length === 2 ? 'both' : 'all'} set: use one`);
+  if (merged.PGOPS_CONFIG && merged.PGOPS_CONFIG_JSON) issues.push('--config / PGOPS_CONFIG and PGOPS_CONFIG_JSON are both set: use one');
 
   let config: FileConfig | undefined;
   const configFile = merged.PGOPS_CONFIG ? resolve(cwd, merged.PGOPS_CONFIG) : undefined;
@@ -193,6 +202,18 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
     }
     if (raw !== undefined) {
       const r = parseFileConfig(raw, 'config');
+      issues.push(...r.issues);
+      config = r.config;
+    }
+  } else if (merged.PGOPS_CONFIG_JSON) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(merged.PGOPS_CONFIG_JSON);
+    } catch (err) {
+      issues.push(`PGOPS_CONFIG_JSON: not valid JSON (${(err as Error).message})`);
+    }
+    if (raw !== undefined) {
+      const r = parseFileConfig(raw, 'PGOPS_CONFIG_JSON');
       issues.push(...r.issues);
       config = r.config;
     }
@@ -221,6 +242,7 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
   return {
     databaseUrl: e.DATABASE_URL,
     databaseSecretId: e.PGOPS_DATABASE_SECRET_ID,
+    databaseSecretJson: e.PGOPS_DATABASE_SECRET_JSON,
     sslMode: e.PGOPS_DATABASE_SSLMODE,
     caFile: e.PGOPS_DATABASE_CA_FILE,
     databaseId: e.PGOPS_DATABASE_ID,

@@ -73,17 +73,22 @@ export async function targetFromSecret(secretId: string, client: SecretsManagerC
   } catch (err) {
     throw new ConnectionError(`could not read database secret ${secretId}: ${errorMessage(err)}`, { cause: err });
   }
+  return targetFromSecretJson(raw ?? '', `database secret ${secretId}`, overrides);
+}
+
+/** The RDS JSON shape (host, port, username, password, dbname), from Secrets Manager or injected by ECS. */
+export function targetFromSecretJson(raw: string, source: string, overrides: { sslMode?: SslMode; caFile?: string } = {}): DbTarget {
   let json: unknown;
   try {
-    json = JSON.parse(raw ?? '');
+    json = JSON.parse(raw);
   } catch {
-    throw new ConfigError(`database secret ${secretId} is not JSON in the RDS shape (host, port, username, password, dbname)`);
+    throw new ConfigError(`${source} is not JSON in the RDS shape (host, port, username, password, dbname)`);
   }
   const parsed = rdsSecretSchema.safeParse(json);
   if (!parsed.success) {
     // Name the fields, never the values.
     const fields = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`database secret ${secretId} is not in the RDS shape`, fields);
+    throw new ConfigError(`${source} is not in the RDS shape`, fields);
   }
   const s = parsed.data;
   registerSecret(s.password);
@@ -105,11 +110,14 @@ export async function targetFromSecret(secretId: string, client: SecretsManagerC
 /** Resolve where to connect from the settings; `secrets` is only needed for a secret id. */
 export async function resolveTarget(settings: Settings, deps: { secrets?: () => SecretsManagerClient } = {}): Promise<DbTarget> {
   if (settings.databaseUrl) return parseDatabaseUrl(settings.databaseUrl, { sslMode: settings.sslMode, caFile: settings.caFile });
+  if (settings.databaseSecretJson) {
+    return targetFromSecretJson(settings.databaseSecretJson, 'PGOPS_DATABASE_SECRET_JSON', { sslMode: settings.sslMode, caFile: settings.caFile });
+  }
   if (settings.databaseSecretId) {
     if (!deps.secrets) throw new ConfigError('PGOPS_DATABASE_SECRET_ID is set but no Secrets Manager client is available');
     return targetFromSecret(settings.databaseSecretId, deps.secrets(), { sslMode: settings.sslMode, caFile: settings.caFile });
   }
-  throw new ConfigError('invalid configuration', ['no database: set --database-url / DATABASE_URL or PGOPS_DATABASE_SECRET_ID']);
+  throw new ConfigError('invalid configuration', ['no database: set --database-url / DATABASE_URL, PGOPS_DATABASE_SECRET_ID or PGOPS_DATABASE_SECRET_JSON']);
 }
 
 export function withDatabase(target: DbTarget, database: string): DbTarget {

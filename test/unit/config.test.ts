@@ -84,3 +84,24 @@ describe('config', () => {
     expect(r.config?.cleanup.rules[0]).toMatchObject({ batchSize: 5000, olderThanDays: 1 });
   });
 });
+
+describe('config for containers', () => {
+  it('reads the config inline from PGOPS_CONFIG_JSON, validated like the file', () => {
+    const s = loadSettings({}, { PGOPS_CONFIG_JSON: JSON.stringify({ environment: 'prod', retention: { keepLast: 3 } }) });
+    expect(s.config.environment).toBe('prod');
+    expect(s.config.retention.keepLast).toBe(3);
+    expect(issuesOf(() => loadSettings({}, { PGOPS_CONFIG_JSON: '{"retention":{"keepLast":"x"}}' })).join()).toMatch(/PGOPS_CONFIG_JSON: retention\.keepLast/);
+    expect(issuesOf(() => loadSettings({}, { PGOPS_CONFIG_JSON: '{nope' })).join()).toMatch(/PGOPS_CONFIG_JSON: not valid JSON/);
+  });
+
+  it('takes an injected RDS-shaped secret, and refuses two database sources', async () => {
+    const { resolveTarget } = await import('../../functions/core/db.ts');
+    const json = JSON.stringify({ host: 'db.internal', port: 5432, username: 'app', password: 'Inj3cted-Secret', dbname: 'auth' });
+    const s = loadSettings({}, { PGOPS_DATABASE_SECRET_JSON: json });
+    const t = await resolveTarget(s);
+    expect(t).toMatchObject({ host: 'db.internal', user: 'app', database: 'auth', sslMode: 'require' });
+    expect(t.display).toBe('postgres://app:***@db.internal:5432/auth');
+    expect(issuesOf(() => loadSettings({}, { PGOPS_DATABASE_SECRET_JSON: json, PGOPS_DATABASE_SECRET_ID: 'x' })).join()).toMatch(/PGOPS_DATABASE_SECRET_ID and PGOPS_DATABASE_SECRET_JSON are both set: use one/);
+    await expect(resolveTarget(loadSettings({}, { PGOPS_DATABASE_SECRET_JSON: '{"host":"h"}' }))).rejects.toThrow(/PGOPS_DATABASE_SECRET_JSON is not in the RDS shape/);
+  });
+});
