@@ -51,7 +51,8 @@ export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient 
     const limit = rt.settings.config.backup.inlineMaxBytes;
     if (e.mode === 'fargate' || (bytes !== undefined && bytes > limit)) {
       if (!rt.settings.fargate) throw new ConfigError('the Fargate task is not configured (PGOPS_ECS_CLUSTER, PGOPS_ECS_TASK_DEFINITION, PGOPS_ECS_CONTAINER_NAME, PGOPS_ECS_SUBNETS)');
-      const { taskArn } = await startFargateTask(ecs(), rt.settings.fargate, { command: taskCommand(e), startedBy: `pgops-backup-${rt.databaseId()}` });
+      // The id travels in the overrides too, so a task-stopped event names its database.
+      const { taskArn } = await startFargateTask(ecs(), rt.settings.fargate, { command: taskCommand(e), environment: { PGOPS_DATABASE_ID: rt.databaseId() }, startedBy: `pgops-backup-${rt.databaseId()}` });
       rt.logger.info('dispatched the backup to Fargate', { taskArn, databaseBytes: bytes, inlineMaxBytes: limit });
       return { dispatched: 'fargate' as const, taskArn, databaseBytes: bytes };
     }

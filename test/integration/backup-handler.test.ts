@@ -75,7 +75,7 @@ describe('backup function', () => {
     expect(input).toMatchObject({
       cluster: 'pgops', taskDefinition: 'pgops-long-job:3', launchType: 'FARGATE',
       networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0a1', 'subnet-0b2'], securityGroups: ['sg-0c3'], assignPublicIp: 'DISABLED' } },
-      overrides: { containerOverrides: [{ name: 'pgops', command: ['backup', '--table', 'items'] }] },
+      overrides: { containerOverrides: [{ name: 'pgops', command: ['backup', '--table', 'items'], environment: [{ name: 'PGOPS_DATABASE_ID', value: 'orders' }] }] },
     });
     expect(JSON.stringify(input)).not.toContain(cluster.pg.password);
     expect(readdirSync(store)).toEqual([]);

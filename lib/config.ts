@@ -1,0 +1,184 @@
+// The deployment configuration: cdk.json context "pgops" (or a JSON file named by the context key
+// "pgopsConfigFile"), validated with zod; every bad field is named. The job settings (retention,
+// health, backup, ...) reuse the runtime's own schema, so the CDK app and the functions agree.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Node } from 'constructs';
+import { z } from 'zod';
+import { fileConfigSchema, type FileConfig } from '../functions/core/config.ts';
+
+/** Thrown for an invalid configuration; `issues` name each bad field as `pgops.<path>: <why>`. */
+export class PgopsConfigError extends Error {
+  constructor(readonly issues: string[], source = 'cdk.json context "pgops"') {
+    super(`invalid pgops configuration (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'PgopsConfigError';
+  }
+}
+
+// Scheduler expressions: cron(6 fields), rate(N unit) or at(...). EventBridge checks the rest.
+const scheduleExpression = z.string().regex(
+  /^(cron\((\S+ ){5}\S+\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\))$/,
+  'must be cron(min hour day-of-month month day-of-week year), rate(N minutes|hours|days) or at(yyyy-mm-ddThh:mm:ss)',
+);
+
+const arnOf = (service: string, resource: string, example: string) =>
+  z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:${resource}$`), `must be a complete ${service} ARN, like ${example}`);
+
+// The complete ARN (with the 6-character suffix Secrets Manager adds): IAM and ECS match it exactly.
+const secretArn = arnOf('secretsmanager', 'secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgops/auth-AbCdEf');
+const kmsKeyArn = arnOf('kms', 'key/[a-f0-9-]{36}', 'arn:aws:kms:eu-west-1:123456789012:key/<uuid>');
+
+// Lower case, so the id can appear in alarm, schedule and task family names unchanged.
+const databaseId = z.string().regex(/^[a-z][a-z0-9_-]{0,30}$/, 'must start with a lower-case letter; lower-case letters, digits, "-" and "_"; at most 31 characters');
+
+// The shared sections' inner objects: optional per database without default-filling (a database
+// that does not mention `cleanup` inherits the shared one).
+const cleanupSection = fileConfigSchema.shape.cleanup.unwrap();
+
+const databaseSchema = z.strictObject({
+  id: databaseId,
+  /** A Secrets Manager secret in the RDS JSON shape (host, port, username, password, dbname). */
+  secretArn,
+  /** Set when the secret is encrypted with a customer-managed key (not aws/secretsmanager). */
+  secretKmsKeyArn: kmsKeyArn.optional(),
+  /** The subnets' VPC, for reference: the ids are used as given, never looked up (offline synth). */
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id (vpc-...)'),
+  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-...)')).min(1, 'at least one subnet'),
+  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group id (sg-...)')).min(1, 'at least one security group'),
+  /** Overrides the runtime default (require; verify-full when a CA bundle is given). */
+  sslMode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  /** Replaces the shared `cleanup` section for this database (its tables are its own). */
+  cleanup: cleanupSection.optional(),
+});
+
+// CloudWatch Logs accepts only these retention periods.
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+// Fargate's valid cpu -> memory (MiB) combinations.
+const FARGATE_MEMORY: Record<number, (m: number) => boolean> = {
+  256: (m) => [512, 1024, 2048].includes(m),
+  512: (m) => m >= 1024 && m <= 4096 && m % 1024 === 0,
+  1024: (m) => m >= 2048 && m <= 8192 && m % 1024 === 0,
+  2048: (m) => m >= 4096 && m <= 16384 && m % 1024 === 0,
+  4096: (m) => m >= 8192 && m <= 30720 && m % 1024 === 0,
+  8192: (m) => m >= 16384 && m <= 61440 && m % 4096 === 0,
+  16384: (m) => m >= 32768 && m <= 122880 && m % 8192 === 0,
+};
+
+export const pgopsConfigSchema = z.strictObject({
+  /** Short name (staging, prod): in stack names, alarm names and alerts. */
+  environment: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'must start with a lower-case letter; lower-case letters, digits and "-"; at most 20 characters'),
+  databases: z.array(databaseSchema).min(1, 'at least one database'),
+  schedules: z.strictObject({
+    backup: scheduleExpression.default('cron(0 2 * * ? *)'),
+    health: scheduleExpression.default('rate(1 hour)'),
+    cleanup: scheduleExpression.default('cron(30 3 * * ? *)'),
+    /** The weekly restore test on Fargate (the health check wants one within health.maxRestoreTestAgeDays); null turns it off. */
+    restoreTest: scheduleExpression.nullable().default('cron(0 4 ? * SUN *)'),
+    timezone: z.string().min(1).default('UTC'),
+  }).prefault({}),
+  alertEmails: z.array(z.email('must be an e-mail address')).default([]),
+  /** A secret holding the Slack incoming-webhook URL (or JSON { "url": ... }); without it, no notify-slack function. */
+  slackWebhookSecretArn: secretArn.optional(),
+  slackWebhookSecretKmsKeyArn: kmsKeyArn.optional(),
+  // The runtime's sections, validated by the runtime's schema.
+  retention: fileConfigSchema.shape.retention,
+  health: fileConfigSchema.shape.health,
+  backup: fileConfigSchema.shape.backup,
+  database: fileConfigSchema.shape.database,
+  migrate: fileConfigSchema.shape.migrate,
+  cleanup: fileConfigSchema.shape.cleanup,
+  /** PostgreSQL client tools in the image: at least the servers' major version. */
+  pgMajor: z.number().int().min(13).max(18).default(17),
+  /** Backups go to s3://<bucket>/<storagePrefix>/<database id>/... */
+  storagePrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/, 'lower-case path segments separated by "/", no leading or trailing "/"').default('pgops'),
+  /** Run `migrate up` on every deployment that changes the migrate function (its bundle holds the migrations). */
+  migrateOnDeploy: z.boolean().default(false),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  logRetentionDays: z.number().refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`).default(90),
+  /** CPU architecture of every function and the task; building an arm64 image on x86 needs QEMU (binfmt). */
+  architecture: z.enum(['arm64', 'x86_64']).default('arm64'),
+  fargate: z.strictObject({
+    cpu: z.number().refine((n) => n in FARGATE_MEMORY, `must be one of ${Object.keys(FARGATE_MEMORY).join(', ')}`).default(1024),
+    memoryMiB: z.number().int().positive().default(4096),
+    /** Room for pg_dump's directory format (--jobs) and restores: 21 to 200 GiB. */
+    ephemeralStorageGiB: z.number().int().min(21).max(200).default(50),
+  }).prefault({}),
+  bucket: z.strictObject({
+    /** Overwritten or deleted backup objects stay recoverable this long. */
+    noncurrentVersionDays: z.number().int().min(1).default(30),
+    accessLogRetentionDays: z.number().int().min(1).default(365),
+  }).prefault({}),
+}).superRefine((c, ctx) => {
+  // Output keys drop "-" and "_": auth-db and auth_db would collide there.
+  const seen = new Map<string, number>();
+  c.databases.forEach((d, i) => {
+    const key = d.id.replace(/[-_]/g, '');
+    const first = seen.get(key);
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['databases', i, 'id'], message: `duplicate database id "${d.id}" (also databases[${first}]; "-" and "_" do not count)` });
+    else seen.set(key, i);
+  });
+  if (!FARGATE_MEMORY[c.fargate.cpu]?.(c.fargate.memoryMiB)) {
+    ctx.addIssue({ code: 'custom', path: ['fargate', 'memoryMiB'], message: `${c.fargate.memoryMiB} MiB is not a valid Fargate memory size for cpu ${c.fargate.cpu}` });
+  }
+});
+
+export type PgopsConfig = z.infer<typeof pgopsConfigSchema>;
+export type DatabaseConfig = PgopsConfig['databases'][number];
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}.${String(p)}`), 'pgops');
+}
+
+/** Validate a raw configuration; throws PgopsConfigError naming every bad field. */
+export function parsePgopsConfig(raw: unknown, source?: string): PgopsConfig {
+  if (raw === undefined || raw === null) throw new PgopsConfigError(['pgops: missing (add a "pgops" object to the "context" of cdk.json)'], source);
+  const parsed = pgopsConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown field`)
+      : [`${formatPath(issue.path)}: ${issue.message}`]);
+  throw new PgopsConfigError(issues, source);
+}
+
+/**
+ * The configuration of an app: the context key "pgopsConfigFile" (a JSON file, e.g. one per
+ * environment: `-c pgopsConfigFile=deploy/prod.json`) or else the context object "pgops".
+ */
+export function loadPgopsConfig(node: Node, cwd = process.cwd()): PgopsConfig {
+  const file = node.tryGetContext('pgopsConfigFile') as unknown;
+  if (typeof file === 'string' && file !== '') {
+    const path = resolve(cwd, file);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new PgopsConfigError([`pgopsConfigFile ${path}: ${err instanceof Error ? err.message : String(err)}`], path);
+    }
+    return parsePgopsConfig(raw, path);
+  }
+  let raw = node.tryGetContext('pgops') as unknown;
+  // `-c pgops=...` on the command line arrives as a string.
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      throw new PgopsConfigError(['pgops: not valid JSON']);
+    }
+  }
+  return parsePgopsConfig(raw);
+}
+
+/** What the jobs of one database read (PGOPS_CONFIG): the runtime's file format. */
+export function runtimeConfigFor(config: PgopsConfig, db: DatabaseConfig): FileConfig {
+  return {
+    environment: config.environment,
+    database: config.database,
+    migrate: config.migrate,
+    backup: config.backup,
+    health: config.health,
+    retention: config.retention,
+    cleanup: db.cleanup ?? config.cleanup,
+  };
+}

@@ -1,0 +1,39 @@
+// The one image of docker/Dockerfile (Node 24 + the PostgreSQL client tools + the backup and task
+// bundles), used by the backup function and the Fargate task. Staged without Docker at synth;
+// built and pushed by `cdk deploy`.
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import { IgnoreMode } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+
+export interface JobImageProps {
+  repoRoot: string;
+  pgMajor: number;
+  architecture: 'arm64' | 'x86_64';
+}
+
+/** Lambda: the base image's own entry point, with the backup handler. */
+export const LAMBDA_CMD = ['backup.handler'];
+
+/**
+ * Fargate: `node task.mjs <command...>`. The command (ECS overrides from the backup function, e.g.
+ * ["backup", "--schema-only"]) follows. Settings arrive as PGOPS_CONFIG_JSON, since the image is
+ * shared by every database.
+ */
+export const TASK_ENTRYPOINT = ['node', '/var/task/task.mjs'];
+
+export class JobImage extends Construct {
+  readonly asset: ecrAssets.DockerImageAsset;
+
+  constructor(scope: Construct, id: string, props: JobImageProps) {
+    super(scope, id);
+    this.asset = new ecrAssets.DockerImageAsset(this, 'Asset', {
+      directory: props.repoRoot,
+      file: 'docker/Dockerfile',
+      buildArgs: { PG_MAJOR: String(props.pgMajor) },
+      platform: props.architecture === 'arm64' ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
+      // Only what the Dockerfile copies: the repository root also holds node_modules, cdk.out, .git.
+      ignoreMode: IgnoreMode.DOCKER,
+      exclude: ['*', '!package.json', '!package-lock.json', '!tsconfig.json', '!functions', '!bin', 'bin/app.ts', '!migrations', '!docker'],
+    });
+  }
+}

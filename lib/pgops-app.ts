@@ -1,0 +1,45 @@
+// The whole deployment of one environment: the stateful storage stack and the ops stack, with the
+// cdk-nag AwsSolutions checks on the app. Stacks are environment-agnostic (no account or region),
+// so synthesis needs no credentials and makes no lookups; `cdk deploy` takes them from the profile.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tags, Validations, type App } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadPgopsConfig, type PgopsConfig } from './config.ts';
+import { OpsStack } from './ops-stack.ts';
+import { StorageStack } from './storage-stack.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface PgopsApp {
+  config: PgopsConfig;
+  storage: StorageStack;
+  ops: OpsStack;
+}
+
+export interface BuildOptions {
+  /** Defaults to the app's context ("pgops" or "pgopsConfigFile"). */
+  config?: PgopsConfig;
+  /** Register cdk-nag as a validation plugin (synthesis fails on an unacknowledged finding). */
+  nag?: boolean;
+}
+
+export function buildPgopsApp(app: App, options: BuildOptions = {}): PgopsApp {
+  const config = options.config ?? loadPgopsConfig(app.node);
+  const env = config.environment;
+  const storage = new StorageStack(app, `pgops-${env}-storage`, {
+    config,
+    description: `pgops ${env}: backup bucket, its key and access logs (stateful, retained)`,
+  });
+  const ops = new OpsStack(app, `pgops-${env}-ops`, {
+    config,
+    bucketKey: storage.key,
+    repoRoot: REPO_ROOT,
+    description: `pgops ${env}: migrate, backup, health-check, cleanup and notify-slack functions, Fargate task, schedules, alerts`,
+  });
+  ops.addStackDependency(storage);
+  Tags.of(app).add('project', 'pgops');
+  Tags.of(app).add('pgops:environment', env);
+  if (options.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { config, storage, ops };
+}
