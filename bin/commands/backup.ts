@@ -1,9 +1,7 @@
 import { Command } from 'commander';
-import { runBackup } from '../../functions/core/backup/backup.ts';
-import { listBackups } from '../../functions/core/backup/catalog.ts';
 import type { BackupManifest } from '../../functions/core/backup/layout.ts';
-import { runRestore } from '../../functions/core/backup/restore.ts';
-import { verifyBackup } from '../../functions/core/backup/verify.ts';
+import type { RestoreResult } from '../../functions/core/backup/restore.ts';
+import type { VerifyResult } from '../../functions/core/backup/verify.ts';
 import { parseCount, runCommand, type Io } from './common.ts';
 import { createProgress, formatBytes, progressEnabled } from './progress.ts';
 
@@ -34,6 +32,7 @@ Examples:
     .action((_o, cmd: Command) => runCommand<BackupFlags, BackupManifest>(cmd, io, async (ctx) => {
       const progress = createProgress('backup', { enabled: progressEnabled(ctx.opts.json), write: io.err });
       try {
+        const { runBackup } = await import('../../functions/core/backup/backup.ts');
         return await runBackup(await ctx.rt.backupDeps({ onProgress: (p) => progress.update(p) }), {
           schemaOnly: ctx.opts.schemaOnly,
           dataOnly: ctx.opts.dataOnly,
@@ -53,6 +52,7 @@ export function backupsCommand(io: Io): Command {
     .description('backups of this database, newest first (from their manifests)')
     .addHelpText('after', '\nExample:\n  $ pgops backups list --storage s3://my-backups/pgops --json')
     .action((_o, cmd: Command) => runCommand(cmd, io, async (ctx) => {
+      const { listBackups } = await import('../../functions/core/backup/catalog.ts');
       const deps = await ctx.rt.backupDeps();
       return listBackups(deps.storage, deps.databaseId);
     }, (list, { io: o }) => {
@@ -72,8 +72,8 @@ beside the backup (restore-test.json), where the health check reads it.
 Examples:
   $ pgops backups verify latest
   $ pgops backups verify 20261122T020000Z-3fa2 --restore-test`)
-    .action((id: string, _o, cmd: Command) => runCommand<{ restoreTest?: boolean }, Awaited<ReturnType<typeof verifyBackup>>>(cmd, io,
-      async (ctx) => verifyBackup(await ctx.rt.backupDeps(), id, { restoreTest: ctx.opts.restoreTest }),
+    .action((id: string, _o, cmd: Command) => runCommand<{ restoreTest?: boolean }, VerifyResult>(cmd, io,
+      async (ctx) => (await import('../../functions/core/backup/verify.ts')).verifyBackup(await ctx.rt.backupDeps(), id, { restoreTest: ctx.opts.restoreTest }),
       (r, { io: o }) => o.out(`backup ${r.backupId}: ok (sha256 and size match, archive readable${r.restoreTest ? ', restore test passed' : ''})\n`)));
   return backups;
 }
@@ -100,9 +100,10 @@ Examples:
   $ pgops restore latest --target-db auth_restored --create
   $ pgops restore 20261122T020000Z-3fa2 --target-db auth --clean --jobs 4
   $ pgops restore latest --target-db scratch --create --table users --no-owner`)
-    .action((id: string, _o, cmd: Command) => runCommand<RestoreFlags, Awaited<ReturnType<typeof runRestore>>>(cmd, io, async (ctx) => {
+    .action((id: string, _o, cmd: Command) => runCommand<RestoreFlags, RestoreResult>(cmd, io, async (ctx) => {
       const progress = createProgress('restore', { enabled: progressEnabled(ctx.opts.json), write: io.err });
       try {
+        const { runRestore } = await import('../../functions/core/backup/restore.ts');
         return await runRestore(await ctx.rt.backupDeps({ onProgress: (p) => progress.update(p) }), id, {
           targetDb: ctx.opts.targetDb,
           create: ctx.opts.create,

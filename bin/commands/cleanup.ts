@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runCleanup, type CleanupResult } from '../../functions/core/cleanup/job.ts';
+import type { CleanupResult } from '../../functions/core/cleanup/job.ts';
 import { runCommand, type CommandContext, type Io } from './common.ts';
 
 function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
@@ -48,6 +48,7 @@ Examples:
   $ pgops cleanup --config pgops.json --storage s3://my-backups/pgops
   $ pgops cleanup --config pgops.json --json`)
     .action((_o, cmd: Command) => runCommand<{ dryRun?: boolean }, CleanupResult>(cmd, io, async (ctx) => {
+      const { runCleanup } = await import('../../functions/core/cleanup/job.ts');
       return runCleanup(await ctx.rt.cleanupDeps(), { dryRun: ctx.opts.dryRun ?? false });
     }, printResult));
 }

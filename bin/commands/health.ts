@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
-import { deliverHealthAlerts } from '../../functions/core/alert-state.ts';
 import { ConfigError, errorMessage } from '../../functions/core/errors.ts';
-import { formatHealthTable, healthExitCode, HealthUnknownError, runHealth, type HealthResult, type HealthThresholds } from '../../functions/core/health/index.ts';
+import { formatHealthTable } from '../../functions/core/health/format.ts';
+import { healthExitCode, HealthUnknownError, type HealthResult, type HealthThresholds } from '../../functions/core/health/types.ts';
 import { redactString } from '../../functions/core/redact.ts';
 import { runCommand, type CommandContext, type Io } from './common.ts';
 
@@ -60,6 +60,7 @@ async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
   const runId = randomUUID();
   let result: HealthResult;
   try {
+    const { runHealth } = await import('../../functions/core/health/job.ts');
     result = await runHealth({
       target,
       session: rt.session,
@@ -75,6 +76,7 @@ async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
     throw new HealthUnknownError(`health check failed to run: ${redactString(errorMessage(err))}`, { cause: err });
   }
   if (opts.alert) {
+    const { deliverHealthAlerts } = await import('../../functions/core/alert-state.ts');
     await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, runId });
   }
   return result;

@@ -1,7 +1,21 @@
 import { Command } from 'commander';
 import { errorMessage } from '../../functions/core/errors.ts';
-import { createMigration, describeStatus, migrationStatus, runMigrations, validateMigrations, type MigrateRequest, type MigrateResult } from '../../functions/core/migrate/job.ts';
+import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../functions/core/migrate/job.ts';
+
+// Loaded on use: node-pg-migrate is only needed by these commands.
+const job = () => import('../../functions/core/migrate/job.ts');
 import { parseCount, runCommand, type CommandContext, type Io } from './common.ts';
+
+function statusLines(s: MigrationStatus): string[] {
+  const lines: string[] = [];
+  for (const a of s.applied) {
+    const flag = s.modified.some((m) => m.name === a.name) ? '  MODIFIED' : s.missing.some((m) => m.name === a.name) ? '  MISSING' : '';
+    lines.push(`  applied  ${a.name}  (${a.runOn})${flag}`);
+  }
+  for (const p of s.pending) lines.push(`  pending  ${p.name}`);
+  lines.push(`${s.applied.length} applied, ${s.pending.length} pending, ${s.modified.length} modified, ${s.missing.length} missing`);
+  return lines;
+}
 
 function printResult(r: MigrateResult, { io }: CommandContext<unknown>): void {
   if (r.dryRun) {
@@ -18,6 +32,7 @@ function printResult(r: MigrateResult, { io }: CommandContext<unknown>): void {
 
 async function migrateAndAlert(ctx: CommandContext<unknown>, req: MigrateRequest): Promise<MigrateResult> {
   const deps = await ctx.rt.migrateDeps();
+  const { runMigrations } = await job();
   try {
     return await runMigrations(deps, req);
   } catch (err) {
@@ -69,13 +84,13 @@ Examples:
   migrate.command('status')
     .description('list applied, pending, modified and missing migrations')
     .action((_o, cmd: Command) => runCommand(cmd, io,
-      async (ctx) => migrationStatus(await ctx.rt.migrateDeps()),
-      (s, { io: o }) => o.out(`${describeStatus(s).join('\n')}\n`)));
+      async (ctx) => (await job()).migrationStatus(await ctx.rt.migrateDeps()),
+      (s, { io: o }) => o.out(`${statusLines(s).join('\n')}\n`)));
 
   migrate.command('validate')
     .description('exit 1 if an applied migration file was edited or deleted')
     .action((_o, cmd: Command) => runCommand(cmd, io,
-      async (ctx) => validateMigrations(await ctx.rt.migrateDeps()),
+      async (ctx) => (await job()).validateMigrations(await ctx.rt.migrateDeps()),
       (s, { io: o }) => o.out(`ok: ${s.applied.length} applied migration(s) match their files; ${s.pending.length} pending\n`)));
 
   migrate.command('create')
@@ -83,7 +98,7 @@ Examples:
     .argument('<name>', 'what the migration does, e.g. add_tokens')
     .option('--sql', 'a .sql file (default: .js)')
     .action((name: string, _o, cmd: Command) => runCommand<{ sql?: boolean }, { path: string; name: string }>(cmd, io,
-      async (ctx) => createMigration(ctx.rt.settings.migrationsDir, name, { sql: ctx.opts.sql }),
+      async (ctx) => (await job()).createMigration(ctx.rt.settings.migrationsDir, name, { sql: ctx.opts.sql }),
       (r, { io: o }) => o.out(`created ${r.path}\n`)));
 
   return migrate;

@@ -19,7 +19,7 @@ import { DEMO_SEED_SQL } from './demo-seed.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { PgopsError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { historyTables } from './migrate/files.ts';
+import { historyTables } from './migrate/history.ts';
 import { migrationStatus, runMigrations, validateMigrations, type MigrateDeps } from './migrate/job.ts';
 import { FileStorage } from './storage/file.ts';
 

@@ -5,7 +5,8 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { z } from 'zod';
 import { loadSettings } from './config.ts';
 import { ConfigError, PgopsError, errorMessage } from './errors.ts';
-import { createLambdaLogger, type Logger } from './logger.ts';
+import { createLambdaLogger } from './lambda-logger.ts';
+import type { Logger } from './logger.ts';
 import { redactString } from './redact.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 

@@ -1,4 +1,3 @@
-import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { redact, redactString } from './redact.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -40,17 +39,6 @@ export function createTextLogger(options: { level?: LogLevel; write?: (line: str
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-  };
-}
-
-/** Structured JSON logs in Lambda, through Powertools, with the same redaction. */
-export function createLambdaLogger(serviceName: string, level: LogLevel = 'info'): Logger {
-  const pt = new PowertoolsLogger({ serviceName, logLevel: level === 'silent' ? 'SILENT' : level.toUpperCase() as 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' });
-  return {
-    debug: (m, f) => pt.debug(redactString(m), redact(f ?? {})),
-    info: (m, f) => pt.info(redactString(m), redact(f ?? {})),
-    warn: (m, f) => pt.warn(redactString(m), redact(f ?? {})),
-    error: (m, f) => pt.error(redactString(m), redact(f ?? {})),
   };
 }
 

@@ -8,7 +8,7 @@ import type { Settings } from './config.ts';
 import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
 import type { Logger } from './logger.ts';
 import type { MigrateDeps } from './migrate/job.ts';
-import { historyTables } from './migrate/files.ts';
+import { historyTables } from './migrate/history.ts';
 import { ConfigError } from './errors.ts';
 import { openStorage } from './storage/index.ts';
 import type { Storage } from './storage/types.ts';

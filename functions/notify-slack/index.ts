@@ -7,7 +7,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Alert, Severity } from '../core/alerts.ts';
 import { loadSettings } from '../core/config.ts';
 import { ConfigError, errorMessage } from '../core/errors.ts';
-import { createLambdaLogger, type Logger } from '../core/logger.ts';
+import { createLambdaLogger } from '../core/lambda-logger.ts';
+import type { Logger } from '../core/logger.ts';
 import { redactString } from '../core/redact.ts';
 import { postToSlack, renderSlackMessage, resolveSlackWebhook, type SlackPostOptions } from '../core/slack.ts';
 

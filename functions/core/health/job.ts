@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import { connect } from '../db.ts';
 import { errorMessage } from '../errors.ts';
-import { historyTables } from '../migrate/files.ts';
+import { historyTables } from '../migrate/history.ts';
 import { migrationStatus } from '../migrate/job.ts';
 import { redact, redactString } from '../redact.ts';
 import { backupChecks, type BackupFacts } from './backups.ts';

@@ -75,17 +75,8 @@ interface Actions {
   shorthands?: ColumnDefinitions;
 }
 
-export interface HistoryTables {
-  schema: string;
-  /** node-pg-migrate's table. */
-  table: string;
-  /** pgops' checksum table beside it. */
-  checksums: string;
-}
-
-export function historyTables(schema: string, table: string): HistoryTables {
-  return { schema, table, checksums: `${table}_checksums` };
-}
+export { historyTables, type HistoryTables } from './history.ts';
+import type { HistoryTables } from './history.ts';
 
 function literal(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;

@@ -338,14 +338,3 @@ export async function createMigration(dir: string, name: string, options: { sql?
   writeFileSync(path, options.sql ? TEMPLATE_SQL : TEMPLATE_JS, { flag: 'wx' });
   return { path, name: base };
 }
-
-export function describeStatus(s: MigrationStatus): string[] {
-  const lines: string[] = [];
-  for (const a of s.applied) {
-    const flag = s.modified.some((m) => m.name === a.name) ? '  MODIFIED' : s.missing.some((m) => m.name === a.name) ? '  MISSING' : '';
-    lines.push(`  applied  ${a.name}  (${a.runOn})${flag}`);
-  }
-  for (const p of s.pending) lines.push(`  pending  ${p.name}`);
-  lines.push(`${s.applied.length} applied, ${s.pending.length} pending, ${s.modified.length} modified, ${s.missing.length} missing`);
-  return lines;
-}
