@@ -1,6 +1,7 @@
 // One alert shape (DESIGN.md "Alerts"), several destinations. Sending an alert never fails a job:
 // a broken destination is logged and the job's own outcome stands.
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { ClientFactory } from './aws-clients.ts';
 import type { Logger } from './logger.ts';
 import { redact, redactString } from './redact.ts';
 
@@ -43,10 +44,12 @@ export class StderrAlerter implements Alerter {
 }
 
 export class SnsAlerter implements Alerter {
-  constructor(private readonly client: SNSClient, private readonly topicArn: string, private readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly client: SNSClient | ClientFactory<SNSClient>, private readonly topicArn: string, private readonly now: () => Date = () => new Date()) {}
   async send(alert: Alert): Promise<void> {
     const a = finalize(alert, this.now);
-    await this.client.send(new PublishCommand({
+    const { PublishCommand } = await import('@aws-sdk/client-sns');
+    const client = typeof this.client === 'function' ? await this.client() : this.client;
+    await client.send(new PublishCommand({
       TopicArn: this.topicArn,
       Subject: alertSubject(a),
       Message: JSON.stringify(a),

@@ -2,7 +2,8 @@
 // TLS, timeouts, application_name=pgops, and errors an operator can act on.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ClientFactory } from './aws-clients.ts';
 import pg from 'pg';
 import { z } from 'zod';
 import type { FileConfig, Settings, SslMode } from './config.ts';
@@ -68,6 +69,7 @@ export function parseDatabaseUrl(url: string, overrides: { sslMode?: SslMode; ca
 export async function targetFromSecret(secretId: string, client: SecretsManagerClient, overrides: { sslMode?: SslMode; caFile?: string } = {}): Promise<DbTarget> {
   let raw: string | undefined;
   try {
+    const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     const res = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
     raw = res.SecretString;
   } catch (err) {
@@ -108,14 +110,14 @@ export function targetFromSecretJson(raw: string, source: string, overrides: { s
 }
 
 /** Resolve where to connect from the settings; `secrets` is only needed for a secret id. */
-export async function resolveTarget(settings: Settings, deps: { secrets?: () => SecretsManagerClient } = {}): Promise<DbTarget> {
+export async function resolveTarget(settings: Settings, deps: { secrets?: ClientFactory<SecretsManagerClient> } = {}): Promise<DbTarget> {
   if (settings.databaseUrl) return parseDatabaseUrl(settings.databaseUrl, { sslMode: settings.sslMode, caFile: settings.caFile });
   if (settings.databaseSecretJson) {
     return targetFromSecretJson(settings.databaseSecretJson, 'PGOPS_DATABASE_SECRET_JSON', { sslMode: settings.sslMode, caFile: settings.caFile });
   }
   if (settings.databaseSecretId) {
     if (!deps.secrets) throw new ConfigError('PGOPS_DATABASE_SECRET_ID is set but no Secrets Manager client is available');
-    return targetFromSecret(settings.databaseSecretId, deps.secrets(), { sslMode: settings.sslMode, caFile: settings.caFile });
+    return targetFromSecret(settings.databaseSecretId, await deps.secrets(), { sslMode: settings.sslMode, caFile: settings.caFile });
   }
   throw new ConfigError('invalid configuration', ['no database: set --database-url / DATABASE_URL, PGOPS_DATABASE_SECRET_ID or PGOPS_DATABASE_SECRET_JSON']);
 }

@@ -2,6 +2,7 @@
 // alert-then-throw on failure (so `aws lambda invoke` and on-failure destinations see an error).
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
+import type { ClientFactory } from './aws-clients.ts';
 import type { z } from 'zod';
 import { loadSettings } from './config.ts';
 import { ConfigError, PgopsError, errorMessage } from './errors.ts';
@@ -12,8 +13,8 @@ import { buildRuntime, type Runtime } from './runtime.ts';
 
 export interface HandlerDeps {
   env?: NodeJS.ProcessEnv;
-  sns?: () => SNSClient;
-  secrets?: () => SecretsManagerClient;
+  sns?: ClientFactory<SNSClient>;
+  secrets?: ClientFactory<SecretsManagerClient>;
   logger?: Logger;
 }
 

@@ -1,7 +1,8 @@
 // Builds a job's dependencies from the settings: the CLI, the Lambda handlers and the Fargate task
 // all go through here, so a job never reads the environment or constructs an AWS client itself.
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aws-clients.ts';
 import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alert, type Alerter } from './alerts.ts';
 import { SlackAlerter, resolveSlackWebhook } from './slack.ts';
 import type { Settings } from './config.ts';
@@ -16,13 +17,8 @@ import type { BackupJobDeps } from './backup/layout.ts';
 import type { CleanupDeps } from './cleanup/job.ts';
 
 export interface AwsClients {
-  sns?: () => SNSClient;
-  secrets?: () => SecretsManagerClient;
-}
-
-function lazy<T>(make: () => T): () => T {
-  let v: T | undefined;
-  return () => (v ??= make());
+  sns?: ClientFactory<SNSClient>;
+  secrets?: ClientFactory<SecretsManagerClient>;
 }
 
 export interface Runtime {
@@ -45,10 +41,10 @@ export interface Runtime {
 }
 
 export function buildRuntime(settings: Settings, logger: Logger, clients: AwsClients = {}): Runtime {
-  const sns = clients.sns ?? lazy(() => new SNSClient({}));
-  const secrets = clients.secrets ?? lazy(() => new SecretsManagerClient({}));
+  const sns = clients.sns ?? defaultSnsClient;
+  const secrets = clients.secrets ?? defaultSecretsClient;
   const destinations: Alerter[] = [];
-  if (settings.snsTopicArn) destinations.push(new SnsAlerter(sns(), settings.snsTopicArn));
+  if (settings.snsTopicArn) destinations.push(new SnsAlerter(sns, settings.snsTopicArn));
   if (settings.slackWebhookUrl || settings.slackWebhookSecretId) {
     destinations.push(new SlackAlerter({ webhookUrl: settings.slackWebhookUrl ?? (() => resolveSlackWebhook(settings, secrets)), logger }));
   }

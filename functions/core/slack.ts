@@ -1,7 +1,8 @@
 // Slack incoming webhooks: one Block Kit rendering of the alert shape (used by the CLI and the
 // notify-slack function), a bounded POST (timeout, one 429 retry), and a webhook URL that is
 // registered as a secret and never printed.
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ClientFactory } from './aws-clients.ts';
 import type { Alert, Alerter, Severity } from './alerts.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -197,7 +198,7 @@ export function parseWebhookSecret(value: string | undefined, secretId: string):
 }
 
 /** PGOPS_SLACK_WEBHOOK_URL, else the secret PGOPS_SLACK_WEBHOOK_SECRET_ID, else none. */
-export async function resolveSlackWebhook(settings: { slackWebhookUrl?: string; slackWebhookSecretId?: string }, secrets?: () => SecretsManagerClient): Promise<string | undefined> {
+export async function resolveSlackWebhook(settings: { slackWebhookUrl?: string; slackWebhookSecretId?: string }, secrets?: ClientFactory<SecretsManagerClient>): Promise<string | undefined> {
   if (settings.slackWebhookUrl) {
     registerSecret(settings.slackWebhookUrl);
     return settings.slackWebhookUrl;
@@ -207,7 +208,8 @@ export async function resolveSlackWebhook(settings: { slackWebhookUrl?: string; 
   if (!secrets) throw new ConfigError('PGOPS_SLACK_WEBHOOK_SECRET_ID is set but no Secrets Manager client is available');
   let value: string | undefined;
   try {
-    value = (await secrets().send(new GetSecretValueCommand({ SecretId: id }))).SecretString;
+    const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    value = (await (await secrets()).send(new GetSecretValueCommand({ SecretId: id }))).SecretString;
   } catch (err) {
     throw new SlackError(`could not read the Slack webhook secret ${id}: ${redactString(errorMessage(err))}`);
   }

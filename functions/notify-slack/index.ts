@@ -3,7 +3,8 @@
 // EventBridge ECS "Task State Change" STOPPED events; anything else is posted as plain text.
 // It never publishes alerts itself (that would loop through the topic); a failed post throws, so
 // Lambda's asynchronous retries apply.
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { defaultSecretsClient, type ClientFactory } from '../core/aws-clients.ts';
 import type { Alert, Severity } from '../core/alerts.ts';
 import { loadSettings } from '../core/config.ts';
 import { ConfigError, errorMessage } from '../core/errors.ts';
@@ -14,7 +15,7 @@ import { postToSlack, renderSlackMessage, resolveSlackWebhook, type SlackPostOpt
 
 export interface NotifySlackDeps {
   env?: NodeJS.ProcessEnv;
-  secrets?: () => SecretsManagerClient;
+  secrets?: ClientFactory<SecretsManagerClient>;
   logger?: Logger;
   fetch?: typeof fetch;
   timeoutMs?: number;
@@ -163,7 +164,7 @@ export function createNotifySlackHandler(deps: NotifySlackDeps = {}) {
     const settings = loadSettings({}, env);
     const logger = deps.logger ?? createLambdaLogger('pgops-notify-slack', settings.logLevel);
     // Cached across warm invocations; a failed lookup is retried next time.
-    webhook ??= resolveSlackWebhook(settings, deps.secrets ?? (() => new SecretsManagerClient({})));
+    webhook ??= resolveSlackWebhook(settings, deps.secrets ?? defaultSecretsClient);
     let url: string | undefined;
     try {
       url = await webhook;
