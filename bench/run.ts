@@ -4,7 +4,7 @@
 // Prints a markdown table and writes bench/results.json. Ratios, not absolute times, are the
 // figures that matter: the same machine, server and data for both sides of each ratio.
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +67,17 @@ async function psql(pg: EmbeddedPostgres, db: string, sql: string): Promise<stri
   return r.out.trim();
 }
 
-async function startS3rver(dir: string): Promise<{ endpoint: string; stop: () => void }> {
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startS3rver(dir: string): Promise<{ endpoint: string; pid?: number; stop: () => void }> {
   // A separate process, so its CPU does not count against the pgops process being measured.
   const script = `import S3rver from 's3rver';
 const s = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: 'bench', configs: [] }] });
@@ -77,7 +87,7 @@ const a = await s.run(); console.log(a.port);`;
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
 }
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
@@ -87,7 +97,7 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'pgops-bench-'));
   log(`starting PostgreSQL (work dir ${work})`);
   const pg = await startEmbeddedPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '8GB', checkpoint_timeout: '30min', maintenance_work_mem: '512MB', max_connections: 40 } });
-  let s3: { endpoint: string; stop: () => void } | undefined;
+  let s3: { endpoint: string; pid?: number; stop: () => void } | undefined;
   try {
     await psql(pg, 'postgres', 'CREATE DATABASE bench');
     const pgEnv = { ...process.env, PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user };
@@ -115,8 +125,11 @@ async function main(): Promise<void> {
     log('pgops backup --storage file://');
     const fileBackup = await must(measure(process.execPath, [...pgops, 'backup', '--json', '--storage', `file://${fileStore}`], { env: cliEnv, rss: true }), 'pgops backup (file)');
     log('pgops backup --storage s3:// (s3rver)');
+    // s3rver runs on the same two cores: its CPU is a cost real S3 does not put on this machine.
+    const s3rverCpuBefore = cpuSeconds(s3.pid);
     const s3Backup = await must(measure(process.execPath, [...pgops, 'backup', '--json', '--storage', 's3://bench/pgops'], { env: s3Env, rss: true }), 'pgops backup (s3)');
 
+    const s3rverCpu = s3rverCpuBefore !== undefined ? (cpuSeconds(s3.pid) ?? 0) - s3rverCpuBefore : undefined;
     log('raw: pg_restore from a local file');
     const dumpFile = join(work, 'bench.dump');
     await must(measure('sh', ['-c', `"${pg.bin('pg_dump')}" -Fc -d bench -f "${dumpFile}" --no-sync`], { env: pgEnv }), 'pg_dump to file');
@@ -136,6 +149,8 @@ async function main(): Promise<void> {
       '| operation | raw tool | raw (s) | pgops (s) | ratio | target | pgops peak RSS (MB) |',
       '|---|---|---:|---:|---:|---:|---:|',
       ...rows.map((r) => `| ${r.op} | ${r.raw} | ${secs(r.rawMs)} | ${secs(r.ourMs)} | ${(r.ourMs / r.rawMs).toFixed(2)}x | <= ${r.target}x | ${r.rssKb ? (r.rssKb / 1024).toFixed(0) : 'n/a'} |`),
+      '',
+      `s3rver (a separate process on the same 2 cores) used ${s3rverCpu?.toFixed(1) ?? 'n/a'} CPU-seconds during the S3 backup.`,
     ].join('\n');
     process.stdout.write(`${table}\n`);
     const results = {
@@ -144,6 +159,7 @@ async function main(): Promise<void> {
       scale: SCALE,
       randomMiB: RANDOM_MB,
       rawDumpMs: rawDump.wallMs,
+      s3rverCpuSeconds: s3rverCpu,
       rows: rows.map((r) => ({ ...r, ratio: r.ourMs / r.rawMs, peakRssMB: r.rssKb ? r.rssKb / 1024 : null })),
       backupBytes: (JSON.parse(fileBackup.code === 0 ? await readStdoutJson(fileBackup) : '{}') as { bytes?: number }).bytes,
     };
