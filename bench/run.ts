@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../functions/core/embedded-postgres.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../bin/demo/embedded-postgres.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SCALE = Number(process.env.PGOPS_BENCH_SCALE ?? 70);

@@ -5,7 +5,7 @@ import { cleanupCommand } from './commands/cleanup.ts';
 import { demoCommand } from './commands/demo.ts';
 import { healthCommand } from './commands/health.ts';
 import { migrateCommand } from './commands/migrate.ts';
-import { processIo, type Io } from './commands/common.ts';
+import { processIo, type Io } from './commands/run-command.ts';
 
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command('pgops')

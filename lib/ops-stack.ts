@@ -6,7 +6,7 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -90,7 +90,7 @@ export class OpsStack extends Stack {
       if (config.migrateOnDeploy) {
         // Re-runs whenever the migrate function changes, i.e. whenever migrations/ changes.
         const trigger = new triggers.Trigger(this, `MigrateOnDeploy-${db.id}`, {
-          handler: ops.migrate.function as lambda.Function,
+          handler: ops.migrate.function,
           invocationType: triggers.InvocationType.REQUEST_RESPONSE,
           timeout: Duration.minutes(14),
           executeOnHandlerChange: true,

@@ -1,9 +1,10 @@
 import { Command } from 'commander';
-import type { BackupManifest } from '../../functions/core/backup/layout.ts';
+import type { BackupManifest } from '../../functions/core/catalog/manifest.ts';
 import type { RestoreResult } from '../../functions/core/backup/restore.ts';
 import type { VerifyResult } from '../../functions/core/backup/verify.ts';
-import { parseCount, runCommand, type Io } from './common.ts';
-import { createProgress, formatBytes, progressEnabled } from './progress.ts';
+import { parseCount, runCommand, type Io } from './run-command.ts';
+import { formatBytes } from '../../functions/core/format.ts';
+import { createProgress, progressEnabled } from '../render/progress.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -52,7 +53,7 @@ export function backupsCommand(io: Io): Command {
     .description('backups of this database, newest first (from their manifests)')
     .addHelpText('after', '\nExample:\n  $ pgops backups list --storage s3://my-backups/pgops --json')
     .action((_o, cmd: Command) => runCommand(cmd, io, async (ctx) => {
-      const { listBackups } = await import('../../functions/core/backup/catalog.ts');
+      const { listBackups } = await import('../../functions/core/catalog/catalog.ts');
       const deps = await ctx.rt.backupDeps();
       return listBackups(deps.storage, deps.databaseId);
     }, (list, { io: o }) => {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { CleanupResult } from '../../functions/core/cleanup/job.ts';
-import { runCommand, type CommandContext, type Io } from './common.ts';
+import { runCommand, type CommandContext, type Io } from './run-command.ts';
 
 function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
   const would = r.dryRun ? 'would be deleted' : 'deleted';

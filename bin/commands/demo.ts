@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { DemoReport } from '../../functions/core/demo.ts';
+import type { DemoReport } from '../demo/demo.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createTextLogger } from '../../functions/core/logger.ts';
@@ -9,7 +9,7 @@ function defaultDemoConfig(): string | undefined {
   const file = resolve('pgops.example.json');
   return existsSync(file) ? file : undefined;
 }
-import { runCommand, type Io } from './common.ts';
+import { runCommand, type Io } from './run-command.ts';
 
 export function demoCommand(io: Io): Command {
   return new Command('demo')
@@ -19,7 +19,7 @@ Starts a throwaway PostgreSQL from the local server binaries (Debian: the "postg
 applies the migrations in --dir, shows their status, reverts one and re-applies it, validates the
 checksums, then stops the server and removes its data. This is what "npm start" runs.`)
     .action((_o, cmd: Command) => runCommand<object, DemoReport>(cmd, io,
-      async (ctx) => (await import('../../functions/core/demo.ts')).runDemo({
+      async (ctx) => (await import('../demo/demo.ts')).runDemo({
         migrationsDir: ctx.rt.settings.migrationsDir,
         configFile: ctx.rt.settings.configFile ?? defaultDemoConfig(),
         // The narration says what happens; job logs only when asked for (-v) or when something is wrong.

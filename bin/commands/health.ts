@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, errorMessage } from '../../functions/core/errors.ts';
-import { formatHealthTable } from '../../functions/core/health/format.ts';
+import { formatHealthTable } from '../render/health-table.ts';
 import { healthExitCode, HealthUnknownError, type HealthResult, type HealthThresholds } from '../../functions/core/health/types.ts';
 import { redactString } from '../../functions/core/redact.ts';
-import { runCommand, type CommandContext, type Io } from './common.ts';
+import { runCommand, type CommandContext, type Io } from './run-command.ts';
 
 interface HealthOpts {
   maxBackupAgeHours?: number;
@@ -76,7 +76,7 @@ async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
     throw new HealthUnknownError(`health check failed to run: ${redactString(errorMessage(err))}`, { cause: err });
   }
   if (opts.alert) {
-    const { deliverHealthAlerts } = await import('../../functions/core/alert-state.ts');
+    const { deliverHealthAlerts } = await import('../../functions/core/health/alert-dedupe.ts');
     await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, runId });
   }
   return result;

@@ -4,7 +4,7 @@ import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../funct
 
 // Loaded on use: node-pg-migrate is only needed by these commands.
 const job = () => import('../../functions/core/migrate/job.ts');
-import { parseCount, runCommand, type CommandContext, type Io } from './common.ts';
+import { parseCount, runCommand, type CommandContext, type Io } from './run-command.ts';
 
 function statusLines(s: MigrationStatus): string[] {
   const lines: string[] = [];

@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { runBackup } from '../core/backup/backup.ts';
 import { withClient } from '../core/db.ts';
 import { ConfigError } from '../core/errors.ts';
-import { startFargateTask } from '../core/fargate.ts';
-import { parseEvent, runJob, type HandlerDeps } from '../core/lambda.ts';
+import { startFargateTask } from '../core/aws/ecs-task.ts';
+import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
 import type { Runtime } from '../core/runtime.ts';
 
 export const backupEventSchema = z.strictObject({

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { runCleanup, type CleanupResult } from '../core/cleanup/job.ts';
 import { ConfigError } from '../core/errors.ts';
-import { parseEvent, runJob, type HandlerDeps } from '../core/lambda.ts';
+import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
 
 export const cleanupEventSchema = z.strictObject({
   database: z.string().min(1).optional(),

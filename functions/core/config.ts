@@ -64,7 +64,39 @@ export const fileConfigSchema = z.strictObject({
 export type FileConfig = z.infer<typeof fileConfigSchema>;
 export type CleanupRule = z.infer<typeof cleanupRuleSchema>;
 
-export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+/** libpq's sslmode values that pgops accepts (allow is left out: it never verifies anything). */
+export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/**
+ * The environment contract: every variable pgops reads, by setting. The CDK stacks set them
+ * through these names, so the functions and the infrastructure cannot drift apart.
+ */
+export const ENV = {
+  databaseUrl: 'DATABASE_URL',
+  databaseSecretId: 'PGOPS_DATABASE_SECRET_ID',
+  databaseSecretJson: 'PGOPS_DATABASE_SECRET_JSON',
+  sslMode: 'PGOPS_DATABASE_SSLMODE',
+  caFile: 'PGOPS_DATABASE_CA_FILE',
+  databaseId: 'PGOPS_DATABASE_ID',
+  storage: 'PGOPS_STORAGE',
+  s3Endpoint: 'PGOPS_S3_ENDPOINT',
+  migrationsDir: 'PGOPS_MIGRATIONS_DIR',
+  config: 'PGOPS_CONFIG',
+  configJson: 'PGOPS_CONFIG_JSON',
+  snsTopicArn: 'PGOPS_SNS_TOPIC_ARN',
+  slackWebhookUrl: 'PGOPS_SLACK_WEBHOOK_URL',
+  slackWebhookSecretId: 'PGOPS_SLACK_WEBHOOK_SECRET_ID',
+  logLevel: 'PGOPS_LOG_LEVEL',
+  environment: 'PGOPS_ENVIRONMENT',
+  pgBinDir: 'PGOPS_PG_BINDIR',
+  ecsCluster: 'PGOPS_ECS_CLUSTER',
+  ecsTaskDefinition: 'PGOPS_ECS_TASK_DEFINITION',
+  ecsContainerName: 'PGOPS_ECS_CONTAINER_NAME',
+  ecsSubnets: 'PGOPS_ECS_SUBNETS',
+  ecsSecurityGroups: 'PGOPS_ECS_SECURITY_GROUPS',
+} as const;
+export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 export interface Settings {
   /** A postgres:// URL, when given directly. */
@@ -79,6 +111,8 @@ export interface Settings {
   caFile?: string;
   /** The id used in the storage layout; defaults to the connection's database name. */
   databaseId?: string;
+  /** Where the PostgreSQL client tools are (PGOPS_PG_BINDIR); else they are looked for. */
+  pgBinDir?: string;
   storage?: string;
   s3Endpoint?: string;
   migrationsDir: string;
@@ -108,10 +142,10 @@ export interface Flags {
   config?: string;
 }
 
-const envSchema = z.object({
+const envShape = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   PGOPS_DATABASE_SECRET_ID: z.string().min(1).optional(),
-  PGOPS_DATABASE_SSLMODE: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  PGOPS_DATABASE_SSLMODE: z.enum(SSL_MODES).optional(),
   PGOPS_DATABASE_CA_FILE: z.string().min(1).optional(),
   PGOPS_DATABASE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, dot, dash and underscore only').optional(),
   PGOPS_STORAGE: z.string().regex(/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.*)$/, 'must be s3://bucket/prefix or file:///absolute/path').optional(),
@@ -127,13 +161,16 @@ const envSchema = z.object({
   PGOPS_SLACK_WEBHOOK_SECRET_ID: z.string().min(1).optional(),
   PGOPS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).optional(),
   PGOPS_ENVIRONMENT: z.string().min(1).max(64).optional(),
+  PGOPS_PG_BINDIR: z.string().min(1).optional(),
   // Where the backup function starts long jobs (set by the CDK stack).
   PGOPS_ECS_CLUSTER: z.string().min(1).optional(),
   PGOPS_ECS_TASK_DEFINITION: z.string().min(1).optional(),
   PGOPS_ECS_CONTAINER_NAME: z.string().min(1).optional(),
   PGOPS_ECS_SUBNETS: z.string().regex(/^subnet-[0-9a-z]+(,subnet-[0-9a-z]+)*$/, 'comma-separated subnet ids').optional(),
   PGOPS_ECS_SECURITY_GROUPS: z.string().regex(/^sg-[0-9a-z]+(,sg-[0-9a-z]+)*$/, 'comma-separated security group ids').optional(),
-});
+} satisfies Record<EnvName, z.ZodType>;
+
+const envSchema = z.object(envShape);
 
 const FLAG_NAMES: Record<string, string> = {
   DATABASE_URL: '--database-url / DATABASE_URL',
@@ -246,6 +283,7 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
     sslMode: e.PGOPS_DATABASE_SSLMODE,
     caFile: e.PGOPS_DATABASE_CA_FILE,
     databaseId: e.PGOPS_DATABASE_ID,
+    pgBinDir: e.PGOPS_PG_BINDIR,
     storage: e.PGOPS_STORAGE,
     s3Endpoint: e.PGOPS_S3_ENDPOINT,
     migrationsDir: isAbsolute(dir) ? dir : resolve(cwd, dir),
@@ -256,7 +294,21 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
     fargate,
     config,
     configFile,
-  } satisfies Settings as Settings;
+  } satisfies Settings;
+}
+
+/**
+ * What a child tool (pg_dump, pg_restore) inherits: this process's environment without libpq's
+ * PG* variables (a stray PGSERVICE or PGOPTIONS must not redirect the job) and without pgops'
+ * own settings and secrets, which the tool does not need.
+ */
+export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (k.startsWith('PG') || k === 'DATABASE_URL') continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 /** Settings with defaults only: for tests and embedded runs. */

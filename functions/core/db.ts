@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { ClientFactory } from './aws-clients.ts';
+import type { ClientFactory } from './aws/clients.ts';
 import pg from 'pg';
 import { z } from 'zod';
-import type { FileConfig, Settings, SslMode } from './config.ts';
+import { SSL_MODES, type FileConfig, type Settings, type SslMode } from './config.ts';
 import { ConfigError, ConnectionError, errorMessage } from './errors.ts';
 import { displayConnection, redactString, registerSecret } from './redact.ts';
 
@@ -44,9 +44,8 @@ export function parseDatabaseUrl(url: string, overrides: { sslMode?: SslMode; ca
   registerSecret(password);
   const params = u.searchParams;
   const sslParam = params.get('sslmode');
-  const sslModes: SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
-  if (sslParam !== null && !sslModes.includes(sslParam as SslMode)) {
-    throw new ConfigError('invalid configuration', [`--database-url / DATABASE_URL: sslmode must be one of ${sslModes.join(', ')}`]);
+  if (sslParam !== null && !(SSL_MODES as readonly string[]).includes(sslParam)) {
+    throw new ConfigError('invalid configuration', [`--database-url / DATABASE_URL: sslmode must be one of ${SSL_MODES.join(', ')}`]);
   }
   const host = params.get('host') ?? (u.hostname ? decodeURIComponent(u.hostname).replace(/^\[|\]$/g, '') : 'localhost');
   const port = Number(params.get('port') ?? (u.port || 5432));

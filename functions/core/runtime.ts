@@ -2,9 +2,9 @@
 // all go through here, so a job never reads the environment or constructs an AWS client itself.
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aws-clients.ts';
-import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alert, type Alerter } from './alerts.ts';
-import { SlackAlerter, resolveSlackWebhook } from './slack.ts';
+import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aws/clients.ts';
+import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alert, type Alerter } from './alerts/alerter.ts';
+import { SlackAlerter, resolveSlackWebhook } from './alerts/slack.ts';
 import type { Settings } from './config.ts';
 import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
 import type { Logger } from './logger.ts';
@@ -13,7 +13,7 @@ import { historyTables } from './migrate/history.ts';
 import { ConfigError } from './errors.ts';
 import { openStorage } from './storage/index.ts';
 import type { Storage } from './storage/types.ts';
-import type { BackupJobDeps } from './backup/layout.ts';
+import type { BackupJobDeps } from './backup/deps.ts';
 import type { CleanupDeps } from './cleanup/job.ts';
 
 export interface AwsClients {

@@ -3,9 +3,9 @@
 // CloudWatch metrics (namespace pgops, dimension database) let an alarm notice a check that stopped running.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import { deliverHealthAlerts } from '../core/alert-state.ts';
+import { deliverHealthAlerts } from '../core/health/alert-dedupe.ts';
 import { healthExitCode, runHealthDetailed, type HealthResult, type HealthRun } from '../core/health/index.ts';
-import { parseEvent, runJob, type HandlerDeps } from '../core/lambda.ts';
+import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
 import type { Storage } from '../core/storage/types.ts';
 
 /** What the handler needs of Powertools Metrics (tests pass a recorder). */

@@ -3,7 +3,7 @@
 // Returns the CLI's JSON; on failure it alerts and throws, so the invoke reports a FunctionError.
 import { z } from 'zod';
 import { migrationStatus, runMigrations, validateMigrations } from '../core/migrate/job.ts';
-import { parseEvent, runJob, type HandlerDeps } from '../core/lambda.ts';
+import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
 
 export const migrateEventSchema = z.strictObject({
   command: z.enum(['up', 'down', 'to', 'status', 'validate']).default('up'),

@@ -4,14 +4,14 @@
 // It never publishes alerts itself (that would loop through the topic); a failed post throws, so
 // Lambda's asynchronous retries apply.
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { defaultSecretsClient, type ClientFactory } from '../core/aws-clients.ts';
-import type { Alert, Severity } from '../core/alerts.ts';
+import { defaultSecretsClient, type ClientFactory } from '../core/aws/clients.ts';
+import type { Alert, Severity } from '../core/alerts/alerter.ts';
 import { loadSettings } from '../core/config.ts';
 import { ConfigError, errorMessage } from '../core/errors.ts';
-import { createLambdaLogger } from '../core/lambda-logger.ts';
+import { createLambdaLogger } from '../shared/logger.ts';
 import type { Logger } from '../core/logger.ts';
 import { redactString } from '../core/redact.ts';
-import { postToSlack, renderSlackMessage, resolveSlackWebhook, type SlackPostOptions } from '../core/slack.ts';
+import { postToSlack, renderSlackMessage, resolveSlackWebhook, type SlackPostOptions } from '../core/alerts/slack.ts';
 
 export interface NotifySlackDeps {
   env?: NodeJS.ProcessEnv;

@@ -2,7 +2,7 @@
 // afterAll whatever the tests did (and by an exit hook if the worker dies).
 import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgres, type StartOptions } from '../../functions/core/embedded-postgres.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres, type StartOptions } from '../../bin/demo/embedded-postgres.ts';
 import { parseDatabaseUrl, type DbTarget } from '../../functions/core/db.ts';
 
 export interface TestCluster {

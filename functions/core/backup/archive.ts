@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Storage } from '../storage/types.ts';
-import { HashMeter } from './pgtools.ts';
+import { HashMeter } from '../pgtools/tools.ts';
 
 export interface ReadResult {
   bytes: number;
@@ -92,7 +92,7 @@ export function tarDirectory(dir: string): Readable {
         await new Promise<void>((resolve, reject) => {
           const entry = pack.entry({ name, size: st.size, mode: 0o600, mtime: st.mtime }, (err) => (err ? reject(err) : resolve()));
           (async () => {
-            for await (const chunk of createReadStream(path)) await writeWithBackpressure(entry as unknown as StreamxLike, chunk as Buffer);
+            for await (const chunk of createReadStream(path)) await writeWithBackpressure(entry, chunk as Buffer);
             entry.end(null);
           })().catch((err: unknown) => { entry.destroy(err as Error); reject(err); });
         });

@@ -2,45 +2,36 @@
 // the manifest written last. A dump that failed in any way (pg_dump's exit code or signal, the
 // storage, the connection) is never stored as a success: the body stream errors before it ends,
 // the partial object is deleted, no manifest is written and an alert names the cause.
-import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import type pg from 'pg';
+import { acquireAdvisoryLock, advisoryLockKey, describeHolder } from '../advisory-lock.ts';
 import { connect, DEFAULT_SESSION, quoteIdent } from '../db.ts';
-import { findPgBinDir } from '../embedded-postgres.ts';
+import { findPgBinDir } from '../pgtools/binaries.ts';
 import { ConfigError, PgopsError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
 import type { Storage } from '../storage/types.ts';
 import { tarDirectory } from './archive.ts';
 import { BackupError, BackupLockedError } from './errors.ts';
-import {
-  backupKeys, newBackupId, normalizeBackupOptions, progressReporter, sendAlert,
-  type BackupJobDeps, type BackupManifest, type BackupOptions, type TableCount,
-} from './layout.ts';
-import { buildPgDumpCommand, checkPgDumpVersion, describeExit, exitOk, HashMeter, majorOf, startTool, toolVersion, type PgCommand } from './pgtools.ts';
+import { backupKeys, newBackupId } from '../catalog/layout.ts';
+import { normalizeBackupOptions, progressReporter, sendAlert, type BackupJobDeps, type BackupOptions } from './deps.ts';
+import type { BackupManifest, TableCount } from '../catalog/manifest.ts';
+import { buildPgDumpCommand, checkPgDumpVersion, describeExit, exitOk, HashMeter, majorOf, startTool, toolVersion, type PgCommand } from '../pgtools/tools.ts';
 import { countRows, listUserTables, tableSelected } from './tables.ts';
 
 /** One backup at a time per database: a session advisory lock on this key. */
 export function backupLockKey(databaseId: string): bigint {
-  return createHash('sha256').update(`pgops:backup:${databaseId}`).digest().readBigInt64BE(0);
+  return advisoryLockKey(`pgops:backup:${databaseId}`);
 }
 
 async function acquireLock(client: pg.Client, databaseId: string): Promise<void> {
-  const key = backupLockKey(databaseId);
-  const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key.toString()]);
-  if (r.rows[0]?.ok) return;
-  // Name the holder so the operator can find it.
-  const unsigned = BigInt.asUintN(64, key);
-  const holder = await client.query<{ pid: number; application_name: string; backend_start: Date }>(
-    `SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 1 LIMIT 1`,
-    [(unsigned >> 32n).toString(), (unsigned & 0xffffffffn).toString()],
-  ).catch(() => undefined);
-  const h = holder?.rows[0];
-  const who = h ? ` (held by backend ${h.pid}, ${h.application_name || 'no application name'}, since ${h.backend_start.toISOString()})` : '';
-  throw new BackupLockedError(`another backup of database "${databaseId}" is already running${who}: try again when it has finished`);
+  await acquireAdvisoryLock(client, backupLockKey(databaseId), {
+    waitSeconds: 0,
+    // Name the holder so the operator can find it.
+    timeoutError: (h) => new BackupLockedError(`another backup of database "${databaseId}" is already running${h ? ` (held by ${describeHolder(h)})` : ''}: try again when it has finished`),
+  });
 }
 
 async function lastMigration(client: pg.Client, table: { schema: string; table: string }): Promise<string | null> {

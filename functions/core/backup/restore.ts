@@ -6,15 +6,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SESSION } from '../db.ts';
-import { findPgBinDir } from '../embedded-postgres.ts';
+import { findPgBinDir } from '../pgtools/binaries.ts';
 import { ConfigError, PgopsError, UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
-import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, isDatabaseEmpty, maintenanceTarget, withConnection } from './admin.ts';
+import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, isDatabaseEmpty, maintenanceTarget, withConnection } from './databases.ts';
 import { readStoredObject, tarExtractSink } from './archive.ts';
-import { resolveBackup } from './catalog.ts';
+import { resolveBackup } from '../catalog/catalog.ts';
 import { BackupNotFoundError, RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
-import { progressReporter, sendAlert, type BackupJobDeps } from './layout.ts';
-import { buildPgRestoreCommand, describeExit, exitOk, runTool } from './pgtools.ts';
+import { progressReporter, sendAlert, type BackupJobDeps } from './deps.ts';
+import { buildPgRestoreCommand, describeExit, exitOk, runTool } from '../pgtools/tools.ts';
 
 export interface RestoreOptions {
   targetDb?: string;

@@ -2,7 +2,7 @@
 // (approximated) so a filtered backup counts only what it dumps.
 import type pg from 'pg';
 import { quoteIdent } from '../db.ts';
-import type { TableCount } from './layout.ts';
+import type { TableCount } from '../catalog/manifest.ts';
 
 interface NamePattern {
   schema?: RegExp;

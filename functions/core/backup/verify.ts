@@ -8,16 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { quoteIdent, DEFAULT_SESSION, withDatabase } from '../db.ts';
-import { findPgBinDir } from '../embedded-postgres.ts';
+import { findPgBinDir } from '../pgtools/binaries.ts';
 import { ConfigError, PgopsError, UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
 import { StorageNotFoundError } from '../storage/errors.ts';
-import { createDatabase, dropDatabase, maintenanceTarget, withConnection } from './admin.ts';
+import { createDatabase, dropDatabase, maintenanceTarget, withConnection } from './databases.ts';
 import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
-import { resolveBackup } from './catalog.ts';
+import { resolveBackup } from '../catalog/catalog.ts';
 import { BackupNotFoundError, VerifyError } from './errors.ts';
-import { backupKeys, progressReporter, sendAlert, type BackupJobDeps, type BackupManifest } from './layout.ts';
-import { buildPgRestoreCommand, ChildStdinSink, describeExit, exitOk, runTool, startTool, type ToolExit } from './pgtools.ts';
+import { backupKeys } from '../catalog/layout.ts';
+import { progressReporter, sendAlert, type BackupJobDeps } from './deps.ts';
+import type { BackupManifest } from '../catalog/manifest.ts';
+import { buildPgRestoreCommand, ChildStdinSink, describeExit, exitOk, runTool, startTool, type ToolExit } from '../pgtools/tools.ts';
 
 export interface VerifyOptions {
   restoreTest?: boolean;

@@ -2,7 +2,7 @@
 // retention. Bad rules fail the whole run before anything is deleted; after that, each part runs
 // even if another failed (a locked table must not stop retention), and the run fails at the end
 // naming every failed part, after one alert.
-import type { Alerter } from '../alerts.ts';
+import type { Alerter } from '../alerts/alerter.ts';
 import type { FileConfig } from '../config.ts';
 import { withClient, type DbSessionOptions, type DbTarget } from '../db.ts';
 import { ConfigError, PgopsError, errorMessage } from '../errors.ts';

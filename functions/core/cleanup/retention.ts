@@ -4,7 +4,7 @@
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
-import { isBackupId, logicalPrefix } from '../backup/layout.ts';
+import { isBackupId, logicalPrefix } from '../catalog/layout.ts';
 
 export interface RetentionPolicy {
   keepLast: number;

@@ -1,12 +1,13 @@
 // Backup checks, read from the storage alone: a backup exists only if its manifest does, and a
 // restore test is recorded beside its backup as restore-test.json ({ ok, checkedAt, ... }).
-import { listBackups } from '../backup/catalog.ts';
-import { logicalPrefix, type BackupManifest } from '../backup/layout.ts';
+import { listBackups } from '../catalog/catalog.ts';
+import { logicalPrefix } from '../catalog/layout.ts';
+import type { BackupManifest } from '../catalog/manifest.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redactString } from '../redact.ts';
 import type { Storage } from '../storage/types.ts';
-import { formatBytes } from './database.ts';
+import { formatBytes } from '../format.ts';
 import type { CheckResult, HealthThresholds } from './types.ts';
 
 const HOUR = 3_600_000;

@@ -3,6 +3,7 @@
 // Every query leaves out pgops' own backend (pg_backend_pid()).
 import type pg from 'pg';
 import type { CheckResult, HealthThresholds } from './types.ts';
+import { formatBytes } from '../format.ts';
 
 export interface DbCheckContext {
   client: pg.Client;
@@ -20,17 +21,6 @@ export interface DbCheckContext {
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const round = (v: number, digits = 1): number => Number(v.toFixed(digits));
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = bytes;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 export function formatSeconds(s: number): string {
   if (s < 120) return `${Math.round(s)} s`;

@@ -1,5 +1,4 @@
 export { runHealth, runHealthDetailed, type HealthRun } from './job.ts';
-export { formatHealthTable } from './format.ts';
 export type { BackupFacts } from './backups.ts';
 export {
   CHECK_NAMES, HealthUnknownError, healthExitCode, statusRank, worstStatus,

@@ -6,11 +6,12 @@ import { connect } from '../db.ts';
 import { errorMessage } from '../errors.ts';
 import { historyTables } from '../migrate/history.ts';
 import { migrationStatus } from '../migrate/job.ts';
+import { formatBytes } from '../format.ts';
 import { redact, redactString } from '../redact.ts';
 import { backupChecks, type BackupFacts } from './backups.ts';
 import {
   checkBlocked, checkBloat, checkConnections, checkLongRunning, checkReplication, checkUnusedIndexes, checkWalArchiving,
-  formatBytes, readDatabaseSize, readServerFacts, type ArchiverSnapshot, type DbCheckContext,
+  readDatabaseSize, readServerFacts, type ArchiverSnapshot, type DbCheckContext,
 } from './database.ts';
 import { addSizeSample, emptyHealthState, growthSince, readHealthState, writeHealthState, type HealthState } from './state.ts';
 import { CHECK_NAMES, worstStatus, type CheckName, type CheckResult, type HealthDeps, type HealthResult } from './types.ts';
@@ -143,7 +144,7 @@ async function runDbChecks(client: pg.Client, deps: HealthDeps, now: Date, resul
   }));
   results.set('unused-indexes', await guarded('unused-indexes', () => checkUnusedIndexes(ctx)));
   results.set('wal-archiving', await guarded('wal-archiving', async () => {
-    const { result, snapshot } = await checkWalArchiving(ctx, state.archiver as ArchiverSnapshot | undefined, now);
+    const { result, snapshot } = await checkWalArchiving(ctx, state.archiver, now);
     if (snapshot) nextState.archiver = snapshot;
     return result;
   }));

@@ -1,6 +1,6 @@
 // What the health job remembers between runs, in <database>/state/health.json: database size
 // samples (growth) and the archiver's failure counter (failures since the last run).
-import { checkDatabaseId } from '../backup/layout.ts';
+import { stateKeys } from '../catalog/layout.ts';
 import type { Storage } from '../storage/types.ts';
 import type { ArchiverSnapshot } from './database.ts';
 
@@ -22,7 +22,7 @@ const SAMPLE_SPACING = HOUR;
 const SAMPLE_KEEP = 8 * DAY;
 
 export function healthStateKey(databaseId: string): string {
-  return `${checkDatabaseId(databaseId)}/state/health.json`;
+  return stateKeys(databaseId).health;
 }
 
 export function emptyHealthState(): HealthState {

@@ -92,7 +92,7 @@ export function checksumDeleteSql(t: HistoryTables, name: string): string {
 
 async function call(action: Action | CallbackAction, pgm: MigrationBuilder): Promise<void> {
   if (action.length === 2) {
-    await new Promise<void>((resolve) => (action as CallbackAction)(pgm, resolve));
+    await new Promise<void>((resolve) => (action)(pgm, resolve));
   } else {
     await (action as Action)(pgm);
   }

@@ -1,11 +1,11 @@
 // The migrate job: node-pg-migrate's runner, wrapped with what its users ask for and it lacks:
 // checksums of applied files, a bounded wait on a per-table advisory lock, session timeouts,
 // `-- pgops:no-transaction`, a dry-run that touches nothing, and failures named by their file.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MigrationBuilder, runner } from 'node-pg-migrate';
 import type pg from 'pg';
+import { acquireAdvisoryLock, advisoryLockKey, describeHolder, releaseAdvisoryLock } from '../advisory-lock.ts';
 import { connect, quoteIdent, type DbSessionOptions, type DbTarget } from '../db.ts';
 import { ConfigError, LockTimeoutError, MigrationError, MigrationHistoryError, PgopsError, UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -47,8 +47,7 @@ export interface MigrateResult {
 
 /** A stable advisory-lock key per migrations table, so two applications sharing a database do not block each other. */
 export function lockKey(tables: HistoryTables): bigint {
-  const digest = createHash('sha256').update(`pgops:migrate:${tables.schema}.${tables.table}`).digest();
-  return digest.readBigInt64BE(0);
+  return advisoryLockKey(`pgops:migrate:${tables.schema}.${tables.table}`);
 }
 
 async function tableExists(client: pg.Client, schema: string, table: string): Promise<boolean> {
@@ -151,28 +150,13 @@ function validateCount(req: MigrateRequest): void {
 }
 
 async function acquireLock(client: pg.Client, deps: MigrateDeps): Promise<void> {
-  const key = lockKey(deps.tables).toString();
-  const deadline = Date.now() + deps.lockWaitSeconds * 1000;
-  const poll = deps.lockPollMs ?? 500;
-  let told = false;
-  for (;;) {
-    const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key]);
-    if (r.rows[0]?.ok) return;
-    const holder = await client.query<{ pid: number; application_name: string; backend_start: Date }>(
-      `SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint AND l.objsubid = 1 LIMIT 1`,
-      [key],
-    ).catch(() => ({ rows: [] as Array<{ pid: number; application_name: string; backend_start: Date }> }));
-    const who = holder.rows[0] ? `pid ${holder.rows[0].pid}, application ${holder.rows[0].application_name || 'unknown'}` : 'another session';
-    if (Date.now() >= deadline) {
-      throw new LockTimeoutError(`another migration runner (${who}) holds the migration lock on ${deps.tables.schema}.${deps.tables.table}; gave up after ${deps.lockWaitSeconds} s (migrate.lockWaitSeconds)`);
-    }
-    if (!told) {
-      deps.logger.info(`another migration runner (${who}) holds the lock; waiting up to ${deps.lockWaitSeconds} s`);
-      told = true;
-    }
-    await new Promise((res) => setTimeout(res, Math.min(poll, Math.max(10, deadline - Date.now()))));
-  }
+  const where = `${deps.tables.schema}.${deps.tables.table}`;
+  await acquireAdvisoryLock(client, lockKey(deps.tables), {
+    waitSeconds: deps.lockWaitSeconds,
+    pollMs: deps.lockPollMs,
+    onWait: (h) => deps.logger.info(`another migration runner (${describeHolder(h)}) holds the lock; waiting up to ${deps.lockWaitSeconds} s`),
+    timeoutError: (h) => new LockTimeoutError(`another migration runner (${describeHolder(h)}) holds the migration lock on ${where}; gave up after ${deps.lockWaitSeconds} s (migrate.lockWaitSeconds)`),
+  });
 }
 
 async function ensureChecksumTable(client: pg.Client, t: HistoryTables): Promise<void> {
@@ -269,7 +253,7 @@ export async function runMigrations(deps: MigrateDeps, req: MigrateRequest): Pro
       await client.query('ROLLBACK').catch(() => {});
       throw describeFailure(err, tracker, deps.session);
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey(deps.tables).toString()]).catch(() => {});
+      await releaseAdvisoryLock(client, lockKey(deps.tables)).catch(() => {});
     }
   } finally {
     await client.end().catch(() => {});
@@ -298,7 +282,7 @@ async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateReq
     const file = byName.get(name);
     if (!file) throw new MigrationError(`applied migration ${name} has no file to revert with`);
     // MigrationBuilder only needs its db for pgm.db calls, which a dry-run refuses.
-    const sql = await renderMigrationSql(file, p.direction, () => new MigrationBuilder(noDb as any, undefined, false, { debug() {}, info() {}, warn() {}, error() {} }));
+    const sql = await renderMigrationSql(file, p.direction, () => new MigrationBuilder(noDb, undefined, false, { debug() {}, info() {}, warn() {}, error() {} }));
     ran.push({ name, sql });
   }
   deps.logger.info(`dry run: would ${p.direction === 'up' ? 'apply' : 'revert'} ${ran.length} migration(s); nothing was changed`);

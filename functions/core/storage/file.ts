@@ -14,7 +14,7 @@ import { compareKeys, keySegments, TEMP_FILE, validatePrefix } from './keys.ts';
 import type { PutResult, Storage, StoredObject } from './types.ts';
 
 function codeOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err).code) : undefined;
 }
 
 const ABSENT = new Set(['ENOENT', 'ENOTDIR']);

@@ -108,7 +108,7 @@ export function scrubSdkError(err: unknown): unknown {
 }
 
 function errorName(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'name' in err ? String((err as { name: unknown }).name) : undefined;
+  return typeof err === 'object' && err !== null && 'name' in err ? String((err).name) : undefined;
 }
 
 function describe(err: unknown): string {

@@ -1,0 +1,71 @@
+// Shared plumbing for every CLI command: settings, runtime, --json, errors and exit codes.
+import { InvalidArgumentError, type Command } from 'commander';
+import { loadSettings, type Flags } from '../../functions/core/config.ts';
+import { exitCodeOf, errorMessage } from '../../functions/core/errors.ts';
+import { createTextLogger, type LogLevel } from '../../functions/core/logger.ts';
+import { redact, redactString } from '../../functions/core/redact.ts';
+import { buildRuntime, type Runtime } from '../../functions/core/runtime.ts';
+import { clearProgressLine } from '../render/progress.ts';
+
+export interface GlobalOptions extends Flags {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTTY: boolean;
+}
+
+export const processIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  isTTY: Boolean(process.stdout.isTTY),
+};
+
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1.');
+  return n;
+}
+
+export interface CommandContext<O> {
+  rt: Runtime;
+  opts: O & GlobalOptions;
+  io: Io;
+}
+
+/**
+ * Run a command body: load settings (exit 2 naming every bad field), build the runtime,
+ * print the result as JSON (--json) or text, and map errors to exit codes.
+ */
+export async function runCommand<O, R>(
+  cmd: Command,
+  io: Io,
+  body: (ctx: CommandContext<O>) => Promise<R>,
+  print: (result: R, ctx: CommandContext<O>) => void,
+  exitCode: (result: R) => number = () => 0,
+  /** Exit code for a failure; `pgops health` maps every failure to 3 (UNKNOWN), the monitoring-plugin way. */
+  errorExitCode: (err: unknown) => number = exitCodeOf,
+): Promise<void> {
+  const opts = cmd.optsWithGlobals<O & GlobalOptions>();
+  try {
+    const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config });
+    const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
+    const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });
+    const rt = buildRuntime(settings, logger);
+    const ctx: CommandContext<O> = { rt, opts, io };
+    const result = await body(ctx);
+    if (opts.json) io.out(`${JSON.stringify(redact(result), null, 2)}\n`);
+    else print(result, ctx);
+    process.exitCode = exitCode(result);
+  } catch (err) {
+    const code = errorExitCode(err);
+    const message = redactString(errorMessage(err));
+    io.err(`pgops: error: ${message}\n`);
+    if (opts.json) io.out(`${JSON.stringify({ error: { type: err instanceof Error ? err.name : 'Error', message, exitCode: code } }, null, 2)}\n`);
+    process.exitCode = code;
+  }
+}

@@ -1,0 +1,156 @@
+// A throwaway PostgreSQL cluster from the locally installed binaries: `pgops demo` runs on one,
+// and every integration test file owns one. initdb into a temp dir, a random port, fsync off,
+// password auth over TCP (so wrong-password paths are real), removed on stop and on process exit.
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PgopsError } from '../../functions/core/errors.ts';
+import { findPgBinDir } from '../../functions/core/pgtools/binaries.ts';
+import { registerSecret } from '../../functions/core/redact.ts';
+
+export interface EmbeddedPostgres {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  root: string;
+  dataDir: string;
+  binDir: string;
+  url(database?: string): string;
+  /** Run a PostgreSQL binary (psql, pg_dump, ...) from the same installation. */
+  bin(name: string): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (!isRoot) return undefined;
+  const out = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (out.status !== 0) throw new PgopsError('running as root, but there is no "postgres" user to run the cluster as (initdb refuses root)');
+  return { uid: Number(out.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+function run(binDir: string, name: string, args: string[], asPostgres: boolean): void {
+  const cmd = asPostgres ? 'runuser' : join(binDir, name);
+  const argv = asPostgres ? ['-u', 'postgres', '--', join(binDir, name), ...args] : args;
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) {
+    throw new PgopsError(`${name} failed (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join(' | ')}`);
+  }
+}
+
+const live = new Set<{ binDir: string; dataDir: string; root: string; asPostgres: boolean }>();
+let exitHookInstalled = false;
+
+function stopNow(c: { binDir: string; dataDir: string; root: string; asPostgres: boolean }): void {
+  const args = ['stop', '-D', c.dataDir, '-m', 'immediate', '-w'];
+  if (c.asPostgres) spawnSync('runuser', ['-u', 'postgres', '--', join(c.binDir, 'pg_ctl'), ...args], { stdio: 'ignore' });
+  else spawnSync(join(c.binDir, 'pg_ctl'), args, { stdio: 'ignore' });
+  rmSync(c.root, { recursive: true, force: true });
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last resort: a crashed test or an interrupted demo must not leave clusters behind.
+  process.on('exit', () => {
+    for (const c of live) stopNow(c);
+    live.clear();
+  });
+}
+
+export interface StartOptions {
+  /** Extra server settings (-c name=value). */
+  settings?: Record<string, string | number>;
+  /** Retry with a new port when the chosen one was taken in the meantime. */
+  attempts?: number;
+  /** The PostgreSQL installation to use (the configured PGOPS_PG_BINDIR); else it is looked for. */
+  binDir?: string;
+}
+
+export async function startEmbeddedPostgres(options: StartOptions = {}): Promise<EmbeddedPostgres> {
+  // The server binaries, and the client tools the jobs then run from the same installation.
+  const binDir = findPgBinDir({ configured: options.binDir, tools: ['initdb', 'pg_ctl', 'postgres', 'pg_dump', 'pg_restore'] });
+  const owner = postgresUser();
+  const asPostgres = owner !== undefined;
+  const root = mkdtempSync(join(tmpdir(), 'pgops-pg-'));
+  const dataDir = join(root, 'data');
+  const password = randomBytes(12).toString('hex');
+  registerSecret(password);
+  const pwfile = join(root, 'pwfile');
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  if (owner) {
+    chownSync(root, owner.uid, owner.gid);
+    chownSync(pwfile, owner.uid, owner.gid);
+  }
+  const handle = { binDir, dataDir, root, asPostgres };
+  installExitHook();
+  live.add(handle);
+  try {
+    run(binDir, 'initdb', ['-D', dataDir, '-U', 'postgres', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '-N'], asPostgres);
+    rmSync(pwfile, { force: true });
+    const attempts = options.attempts ?? 3;
+    let port = 0;
+    for (let i = 1; ; i++) {
+      port = await freePort();
+      const settings: Record<string, string | number> = {
+        port,
+        listen_addresses: '127.0.0.1',
+        unix_socket_directories: root,
+        fsync: 'off',
+        synchronous_commit: 'off',
+        full_page_writes: 'off',
+        max_connections: 60,
+        shared_buffers: '64MB',
+        ...options.settings,
+      };
+      const opts = Object.entries(settings).map(([k, v]) => `-c ${k}=${String(v)}`).join(' ');
+      try {
+        run(binDir, 'pg_ctl', ['start', '-D', dataDir, '-w', '-t', '60', '-l', join(root, 'postgres.log'), '-o', opts], asPostgres);
+        break;
+      } catch (err) {
+        if (i >= attempts) throw err;
+      }
+    }
+    return {
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      password,
+      root,
+      dataDir,
+      binDir,
+      url: (database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
+      bin: (name: string) => join(binDir, name),
+      stop: async () => {
+        if (!live.has(handle)) return;
+        live.delete(handle);
+        const args = ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'];
+        try { run(binDir, 'pg_ctl', args, asPostgres); } catch { stopNow(handle); }
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    live.delete(handle);
+    stopNow(handle);
+    throw err;
+  }
+}

@@ -1,0 +1,87 @@
+// What the backup, verify and restore jobs need and take: their dependencies (nothing is read
+// from the environment), the backup options with their defaults, and progress reporting.
+import type { Alert, Alerter } from '../alerts/alerter.ts';
+import type { NormalizedBackupOptions } from '../catalog/manifest.ts';
+import type { DbSessionOptions, DbTarget } from '../db.ts';
+import { UsageError, errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Storage } from '../storage/types.ts';
+
+export interface Progress {
+  bytes: number;
+  elapsedMs: number;
+}
+
+/** Everything a backup, verify or restore job needs; nothing is read from the environment. */
+export interface BackupJobDeps {
+  target: DbTarget;
+  storage: Storage;
+  logger: Logger;
+  alerter: Alerter;
+  /** The id used in the storage layout and alerts (the CLI defaults it to the database name). */
+  databaseId: string;
+  environment: string;
+  clock?: () => Date;
+  /** Where pg_dump / pg_restore live (the runtime resolves it from PGOPS_PG_BINDIR); default: looked for. */
+  binDir?: string;
+  onProgress?: (p: Progress) => void;
+  session?: DbSessionOptions;
+  /** Parent of temporary files and directories (a Fargate task's ephemeral volume); default os.tmpdir(). */
+  tmpDir?: string;
+  /** node-pg-migrate's history table, for the manifest's `migration`; default public.pgmigrations. */
+  migrationsTable?: { schema: string; table: string };
+}
+
+export interface BackupOptions {
+  schemaOnly?: boolean;
+  dataOnly?: boolean;
+  /** pg_dump -t patterns. */
+  tables?: string[];
+  /** pg_dump -T patterns. */
+  excludeTables?: string[];
+  /** >1: pg_dump directory format with N workers, tarred into the stream. */
+  jobs?: number;
+}
+
+/** Validate and fill in defaults; bad combinations are usage errors (exit 2). */
+export function normalizeBackupOptions(o: BackupOptions): NormalizedBackupOptions {
+  const issues: string[] = [];
+  if (o.schemaOnly && o.dataOnly) issues.push('--schema-only and --data-only exclude each other');
+  const jobs = o.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) issues.push(`--jobs must be a whole number from 1 to 64 (got ${String(o.jobs)})`);
+  for (const t of [...(o.tables ?? []), ...(o.excludeTables ?? [])]) {
+    if (t.trim() === '' || t.includes('\0')) issues.push(`table pattern ${JSON.stringify(t)} is empty or contains NUL`);
+  }
+  if (issues.length > 0) throw new UsageError('invalid backup options', issues);
+  return { schemaOnly: !!o.schemaOnly, dataOnly: !!o.dataOnly, tables: [...(o.tables ?? [])], excludeTables: [...(o.excludeTables ?? [])], jobs };
+}
+
+/** Calls `onProgress` at most every `intervalMs`, plus once at the end. */
+export function progressReporter(onProgress: ((p: Progress) => void) | undefined, intervalMs = 500): { update(bytes: number): void; done(bytes: number): void } {
+  const start = performance.now();
+  let last = start;
+  const report = (bytes: number) => {
+    try { onProgress?.({ bytes, elapsedMs: Math.round(performance.now() - start) }); } catch { /* a display problem never fails a job */ }
+  };
+  return {
+    update(bytes) {
+      if (!onProgress) return;
+      const now = performance.now();
+      if (now - last < intervalMs) return;
+      last = now;
+      report(bytes);
+    },
+    done(bytes) {
+      if (onProgress) report(bytes);
+    },
+  };
+}
+
+/** Sending an alert never fails a job: a broken destination is only logged. */
+export async function sendAlert(deps: Pick<BackupJobDeps, 'alerter' | 'logger' | 'databaseId' | 'environment'>, alert: Omit<Alert, 'database' | 'environment'>): Promise<void> {
+  try {
+    await deps.alerter.send({ ...alert, database: deps.databaseId, environment: deps.environment });
+  } catch (err) {
+    deps.logger.error('could not send alert', { error: errorMessage(err) });
+  }
+}

@@ -1,0 +1,57 @@
+// Where everything lives in storage (DESIGN.md "Backups and storage layout"): backup ids, the
+// database's folder, and the key of every object pgops writes. Nobody else spells a key.
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../errors.ts';
+
+const BACKUP_ID = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
+const DATABASE_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** `20261122T020000Z-3fa2`: UTC to the second, then 4 random hex digits; sorts by time. */
+export function newBackupId(at: Date, random: () => string = () => randomBytes(2).toString('hex')): string {
+  const stamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return `${stamp}-${random()}`;
+}
+
+export function isBackupId(id: string): boolean {
+  return BACKUP_ID.test(id);
+}
+
+/** The database id becomes a key segment: refuse anything that could escape it. */
+export function checkDatabaseId(databaseId: string): string {
+  if (!DATABASE_ID.test(databaseId) || databaseId === '.' || databaseId === '..') {
+    throw new ConfigError('invalid configuration', [`database id "${databaseId}": letters, digits, dot, dash and underscore only`]);
+  }
+  return databaseId;
+}
+
+export function logicalPrefix(databaseId: string): string {
+  return `${checkDatabaseId(databaseId)}/logical/`;
+}
+
+export function backupKeys(databaseId: string, id: string): { dir: string; dump: string; manifest: string; restoreTest: string } {
+  const dir = `${logicalPrefix(databaseId)}${id}/`;
+  return { dir, dump: `${dir}dump`, manifest: `${dir}manifest.json`, restoreTest: `${dir}restore-test.json` };
+}
+
+/** `<database>/logical/<backupId>/...`: the pieces of a key below a database's logical folder, or undefined. */
+export function parseLogicalKey(databaseId: string, key: string): { id: string; file: string } | undefined {
+  const prefix = logicalPrefix(databaseId);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length).split('/');
+  if (rest.length !== 2 || !isBackupId(rest[0]!)) return undefined;
+  return { id: rest[0]!, file: rest[1]! };
+}
+
+/** 20261122T020000Z-3fa2 -> 2026-11-22T02:00:00Z. */
+export function backupIdTime(id: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
+  if (!m) return undefined;
+  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/** The health job's state and the alert dedupe state, beside the backups. */
+export function stateKeys(databaseId: string): { health: string; alerts: string } {
+  const dir = `${checkDatabaseId(databaseId)}/state/`;
+  return { health: `${dir}health.json`, alerts: `${dir}alerts.json` };
+}
