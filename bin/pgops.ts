@@ -59,7 +59,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && /pgops(\.ts|\.js)?$/.test(process.argv[1]);
+// bin/pgops.ts or .js by hand, and the bundled pgops.mjs the Fargate container runs.
+const invokedDirectly = process.argv[1] !== undefined && /pgops(\.ts|\.m?js)?$/.test(process.argv[1]);
 if (invokedDirectly) {
   const code = await main(process.argv);
   process.exitCode = code;

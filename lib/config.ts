@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { fileConfigSchema, type FileConfig } from '../functions/core/config.ts';
+import { fileConfigSchema, SSL_MODES, type FileConfig } from '../functions/core/config.ts';
 
 /** Thrown for an invalid configuration; `issues` name each bad field as `pgops.<path>: <why>`. */
 export class PgopsConfigError extends Error {
@@ -46,7 +46,7 @@ const databaseSchema = z.strictObject({
   subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-...)')).min(1, 'at least one subnet'),
   securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group id (sg-...)')).min(1, 'at least one security group'),
   /** Overrides the runtime default (require; verify-full when a CA bundle is given). */
-  sslMode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  sslMode: z.enum(SSL_MODES).optional(),
   /** Replaces the shared `cleanup` section for this database (its tables are its own). */
   cleanup: cleanupSection.optional(),
 });

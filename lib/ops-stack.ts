@@ -1,11 +1,8 @@
 // The stateless stack: functions, the Fargate task, schedules, alerting. It can be destroyed and
 // redeployed at will; the backups live in the storage stack.
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -13,12 +10,14 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import type { Construct } from 'constructs';
 import type { PgopsConfig } from './config.ts';
+import { topicAlarm } from './constructs/alarm.ts';
 import { Alerting } from './constructs/alerting.ts';
-import { DatabaseOps } from './constructs/database-ops.ts';
+import { DatabaseOps, type DatabaseOpsProps } from './constructs/database-ops.ts';
 import { JobImage } from './constructs/job-image.ts';
-import { PgopsFunction } from './constructs/pgops-function.ts';
+import { notifySlackFunction } from './constructs/jobs/notify-slack.ts';
+import type { PgopsFunction } from './constructs/pgops-function.ts';
 import { acknowledge, NAG } from './nag.ts';
-import { backupBucketName, secretReadStatements } from './permissions.ts';
+import { backupBucketName } from './permissions.ts';
 
 export interface OpsStackProps extends StackProps {
   config: PgopsConfig;
@@ -63,69 +62,47 @@ export class OpsStack extends Stack {
     const image = new JobImage(this, 'JobImage', { repoRoot: props.repoRoot, pgMajor: config.pgMajor, architecture: config.architecture });
     const group = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', { name: `pgops-${config.environment}` });
 
-    for (const db of config.databases) {
-      const ops = new DatabaseOps(this, `Db-${db.id}`, {
-        config,
-        database: db,
-        repoRoot: props.repoRoot,
-        bucket,
-        bucketKey: props.bucketKey,
-        alerting: this.alerting,
-        clusterArn: this.cluster.attrArn,
-        image: image.asset,
-        failureQueue,
-        scheduleDeadLetterQueue: scheduleDlq,
-        scheduleGroupName: group.name!,
-        logRetention,
+    for (const database of config.databases) {
+      const ops = this.databaseOps(group, {
+        config, database, repoRoot: props.repoRoot, bucket, bucketKey: props.bucketKey, alerting: this.alerting, clusterArn: this.cluster.attrArn,
+        image: image.asset, failureQueue, scheduleDeadLetterQueue: scheduleDlq, scheduleGroupName: group.name!, logRetention,
       });
-      ops.schedules.schedules.forEach((s) => s.addResourceDependency(group));
       this.databases.push(ops);
-
-      new CfnOutput(this, `MigrateFunctionArn-${db.id}`, {
-        key: `MigrateFunctionArn${pascal(db.id)}`,
-        description: `Invoke from pipelines: aws lambda invoke --function-name <this> --payload '{"command":"up"}' (database ${db.id})`,
-        value: ops.migrate.function.functionArn,
-      });
-
-      if (config.migrateOnDeploy) {
-        // Re-runs whenever the migrate function changes, i.e. whenever migrations/ changes.
-        const trigger = new triggers.Trigger(this, `MigrateOnDeploy-${db.id}`, {
-          handler: ops.migrate.function,
-          invocationType: triggers.InvocationType.REQUEST_RESPONSE,
-          timeout: Duration.minutes(14),
-          executeOnHandlerChange: true,
-        });
-        trigger.executeAfter(ops.migrate);
-      }
     }
 
     if (config.slackWebhookSecretArn) {
-      this.notifySlack = new PgopsFunction(this, 'NotifySlack', {
-        job: 'notify-slack',
-        environmentName: config.environment,
-        description: 'pgops notify-slack: renders alerts from the topic to Slack',
-        code: { node: { entry: `${props.repoRoot}/functions/notify-slack/index.ts` }, repoRoot: props.repoRoot },
-        timeout: Duration.seconds(30),
-        memorySize: 256,
-        // Slack answers again soon after a blip; each message is posted at most three times.
-        retryAttempts: 2,
-        architecture: config.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
-        logRetention,
-        onFailure: failureQueue,
-        alarmTopic: this.alerting.topic,
-        environment: {
-          PGOPS_SLACK_WEBHOOK_SECRET_ID: config.slackWebhookSecretArn,
-          PGOPS_ENVIRONMENT: config.environment,
-          PGOPS_LOG_LEVEL: config.logLevel,
-        },
-        onError: 'Alerts are not reaching Slack (the webhook was revoked, the secret changed, or Slack is down); e-mail subscribers still get them. Check the function logs and the webhook secret.',
+      this.notifySlack = notifySlackFunction(this, {
+        config, webhookSecretArn: config.slackWebhookSecretArn, repoRoot: props.repoRoot, alerting: this.alerting, failureQueue, logRetention,
       });
-      secretReadStatements(config.slackWebhookSecretArn, config.slackWebhookSecretKmsKeyArn, 'ReadSlackWebhookSecret').forEach((s) => this.notifySlack!.allow(s));
-      this.alerting.subscribeFunction(this.notifySlack.function);
     }
 
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn, description: 'Subscribe more endpoints here' });
     new CfnOutput(this, 'ClusterArn', { value: this.cluster.attrArn, description: 'Where the long-job tasks run' });
+  }
+
+  /** One database's jobs, the output pipelines invoke, and the optional migrate-on-deploy trigger. */
+  private databaseOps(group: scheduler.CfnScheduleGroup, props: DatabaseOpsProps): DatabaseOps {
+    const db = props.database;
+    const ops = new DatabaseOps(this, `Db-${db.id}`, props);
+    ops.schedules.schedules.forEach((s) => s.addResourceDependency(group));
+
+    new CfnOutput(this, `MigrateFunctionArn-${db.id}`, {
+      key: `MigrateFunctionArn${pascal(db.id)}`,
+      description: `Invoke from pipelines: aws lambda invoke --function-name <this> --payload '{"command":"up"}' (database ${db.id})`,
+      value: ops.migrate.function.functionArn,
+    });
+
+    if (props.config.migrateOnDeploy) {
+      // Re-runs whenever the migrate function changes, i.e. whenever migrations/ changes.
+      const trigger = new triggers.Trigger(this, `MigrateOnDeploy-${db.id}`, {
+        handler: ops.migrate.function,
+        invocationType: triggers.InvocationType.REQUEST_RESPONSE,
+        timeout: Duration.minutes(14),
+        executeOnHandlerChange: true,
+      });
+      trigger.executeAfter(ops.migrate);
+    }
+    return ops;
   }
 
   private deadLetterQueue(id: string, alarmName: string, whatToDo: string): sqs.Queue {
@@ -135,18 +112,13 @@ export class OpsStack extends Stack {
       retentionPeriod: Duration.days(14),
     });
     acknowledge(queue, NAG.queueIsDeadLetterQueue);
-    const alarm = new cloudwatch.Alarm(this, `${id}Alarm`, {
+    topicAlarm(this, `${id}Alarm`, {
       alarmName,
-      alarmDescription: whatToDo,
+      description: whatToDo,
       metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
       threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      topic: this.alerting.topic,
     });
-    const action = new cwActions.SnsAction(this.alerting.topic);
-    alarm.addAlarmAction(action);
-    alarm.addOkAction(action);
     return queue;
   }
 }

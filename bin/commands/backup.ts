@@ -44,7 +44,7 @@ Examples:
       } finally {
         progress.done();
       }
-    }, (m, { io: o }) => o.out(`backup ${m.id}: ${formatBytes(m.bytes)} in ${(m.durationMs / 1000).toFixed(1)} s, sha256 ${m.sha256}\n  ${m.key}\n`)));
+    }, (m, { io: o }) => o.out(`backup ${m.id}: ${formatBytes(m.bytes)} in ${(m.durationMs / 1000).toFixed(1)} s, sha256 ${m.sha256}\n  ${m.key}\n`), { job: 'backup' }));
 }
 
 export function backupsCommand(io: Io): Command {
@@ -54,8 +54,8 @@ export function backupsCommand(io: Io): Command {
     .addHelpText('after', '\nExample:\n  $ pgops backups list --storage s3://my-backups/pgops --json')
     .action((_o, cmd: Command) => runCommand(cmd, io, async (ctx) => {
       const { listBackups } = await import('../../functions/core/catalog/catalog.ts');
-      const deps = await ctx.rt.backupDeps();
-      return listBackups(deps.storage, deps.databaseId);
+      const storage = ctx.rt.storage();
+      return listBackups(storage, ctx.rt.databaseId(await ctx.rt.target()));
     }, (list, { io: o }) => {
       if (list.length === 0) { o.out('no backups\n'); return; }
       o.out(`${'id'.padEnd(26)} ${'completed'.padEnd(24)} ${'size'.padStart(10)}  migration\n`);
@@ -75,7 +75,7 @@ Examples:
   $ pgops backups verify 20261122T020000Z-3fa2 --restore-test`)
     .action((id: string, _o, cmd: Command) => runCommand<{ restoreTest?: boolean }, VerifyResult>(cmd, io,
       async (ctx) => (await import('../../functions/core/backup/verify.ts')).verifyBackup(await ctx.rt.backupDeps(), id, { restoreTest: ctx.opts.restoreTest }),
-      (r, { io: o }) => o.out(`backup ${r.backupId}: ok (sha256 and size match, archive readable${r.restoreTest ? ', restore test passed' : ''})\n`)));
+      (r, { io: o }) => o.out(`backup ${r.backupId}: ok (sha256 and size match, archive readable${r.restoreTest ? ', restore test passed' : ''})\n`), { job: 'verify' }));
   return backups;
 }
 
@@ -117,10 +117,10 @@ Examples:
       } finally {
         progress.done();
       }
-    }, (r, { io: o }) => o.out(`${ctx0(r)}\n`)));
+    }, (r, { io: o }) => o.out(`${describeRestore(r)}\n`), { job: 'restore' }));
 }
 
-function ctx0(r: { backupId: string; targetDb: string; durationMs: number; tables: number; dryRun?: boolean }): string {
+function describeRestore(r: { backupId: string; targetDb: string; durationMs: number; tables: number; dryRun?: boolean }): string {
   return r.dryRun
     ? `dry run: backup ${r.backupId} checks out; would restore ${r.tables} table(s) into ${r.targetDb}; nothing was changed`
     : `restored backup ${r.backupId} into ${r.targetDb}: ${r.tables} table(s) in ${(r.durationMs / 1000).toFixed(1)} s`;

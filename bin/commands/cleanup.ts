@@ -50,5 +50,5 @@ Examples:
     .action((_o, cmd: Command) => runCommand<{ dryRun?: boolean }, CleanupResult>(cmd, io, async (ctx) => {
       const { runCleanup } = await import('../../functions/core/cleanup/job.ts');
       return runCleanup(await ctx.rt.cleanupDeps(), { dryRun: ctx.opts.dryRun ?? false });
-    }, printResult));
+    }, printResult, { job: 'cleanup' }));
 }

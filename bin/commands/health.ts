@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, errorMessage } from '../../functions/core/errors.ts';
 import { formatHealthTable } from '../render/health-table.ts';
 import { healthExitCode, HealthUnknownError, type HealthResult, type HealthThresholds } from '../../functions/core/health/types.ts';
 import { redactString } from '../../functions/core/redact.ts';
+import { runJob } from '../../functions/core/run-job.ts';
 import { runCommand, type CommandContext, type Io } from './run-command.ts';
 
 interface HealthOpts {
@@ -47,37 +47,17 @@ function thresholds(base: HealthThresholds, opts: HealthOpts): HealthThresholds 
 async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
   const { rt, opts } = ctx;
   const config = { ...rt.settings.config, health: thresholds(rt.settings.config.health, opts) };
-  let target;
-  try {
-    target = await rt.target();
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    // Could not even learn where to connect (say, the secret is unreadable): UNKNOWN, exit 3.
-    throw new HealthUnknownError(redactString(errorMessage(err)), { cause: err });
-  }
-  const databaseId = rt.databaseId(target);
-  const storage = rt.settings.storage ? rt.storage() : undefined;
-  const runId = randomUUID();
-  let result: HealthResult;
-  try {
-    const { runHealth } = await import('../../functions/core/health/job.ts');
-    result = await runHealth({
-      target,
-      session: rt.session,
-      storage,
-      logger: rt.logger,
-      databaseId,
-      environment: config.environment,
-      config,
-      migrationsDir: rt.settings.migrationsDir,
-      options: opts.blockedWaitSeconds !== undefined ? { blockedWaitSeconds: opts.blockedWaitSeconds } : undefined,
-    });
-  } catch (err) {
-    throw new HealthUnknownError(`health check failed to run: ${redactString(errorMessage(err))}`, { cause: err });
-  }
+  const deps = await rt.healthDeps({ config, options: opts.blockedWaitSeconds !== undefined ? { blockedWaitSeconds: opts.blockedWaitSeconds } : undefined });
+  const { runHealth } = await import('../../functions/core/health/job.ts');
+  // A crash of the job itself is UNKNOWN (exit 3), reported like any job's failure (unless --no-alert).
+  const result = await runJob(rt.reporting(), {
+    job: 'health',
+    silent: !opts.alert,
+    wrap: (m, cause) => new HealthUnknownError(`health check failed to run: ${redactString(m)}`, { cause }),
+  }, () => runHealth(deps));
   if (opts.alert) {
     const { deliverHealthAlerts } = await import('../../functions/core/health/alert-dedupe.ts');
-    await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, runId });
+    await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage: deps.storage, runId: randomUUID() });
   }
   return result;
 }
@@ -108,7 +88,9 @@ Examples:
     .action((_o, cmd: Command) => runCommand<HealthOpts, HealthResult>(cmd, io,
       health,
       (r, { io: o }) => o.out(formatHealthTable(r, { color: o.isTTY, width: o.isTTY ? process.stdout.columns : 160 })),
-      (r) => healthExitCode(r.status),
-      // Bad usage or configuration means the checks could not run: UNKNOWN, not CRITICAL.
-      () => 3));
+      {
+        exitCode: (r) => healthExitCode(r.status),
+        // Bad usage or configuration means the checks could not run: UNKNOWN, not CRITICAL.
+        errorExitCode: () => 3,
+      }));
 }

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { errorMessage } from '../../functions/core/errors.ts';
 import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../functions/core/migrate/job.ts';
+
+import { parseCount, runCommand, type CommandContext, type Io } from './run-command.ts';
 
 // Loaded on use: node-pg-migrate is only needed by these commands.
 const job = () => import('../../functions/core/migrate/job.ts');
-import { parseCount, runCommand, type CommandContext, type Io } from './run-command.ts';
 
 function statusLines(s: MigrationStatus): string[] {
   const lines: string[] = [];
@@ -30,17 +30,10 @@ function printResult(r: MigrateResult, { io }: CommandContext<unknown>): void {
   for (const m of r.ran) io.out(`${r.direction === 'up' ? 'applied ' : 'reverted'}  ${m.name}${m.durationMs !== undefined ? `  (${m.durationMs} ms)` : ''}\n`);
 }
 
-async function migrateAndAlert(ctx: CommandContext<unknown>, req: MigrateRequest): Promise<MigrateResult> {
+/** up, down and to: the job reports its own failure; a usage error (`migrate to 999`) pages nobody. */
+async function migrateDatabase(ctx: CommandContext<unknown>, req: MigrateRequest): Promise<MigrateResult> {
   const deps = await ctx.rt.migrateDeps();
-  const { runMigrations } = await job();
-  try {
-    return await runMigrations(deps, req);
-  } catch (err) {
-    if (!req.dryRun) {
-      await ctx.rt.alert({ severity: 'critical', job: 'migrate', summary: errorMessage(err), details: { command: req.command, target: req.target, count: req.count } });
-    }
-    throw err;
-  }
+  return (await job()).runMigrations(deps, req);
 }
 
 export function migrateCommand(io: Io): Command {
@@ -65,21 +58,21 @@ Examples:
     .option('--count <n>', 'apply at most n migrations', parseCount)
     .option('--dry-run', 'print the SQL that would run; change nothing, create nothing')
     .action((_o, cmd: Command) => runCommand<{ count?: number; dryRun?: boolean }, MigrateResult>(cmd, io,
-      (ctx) => migrateAndAlert(ctx, { command: 'up', count: ctx.opts.count, dryRun: ctx.opts.dryRun }), printResult));
+      (ctx) => migrateDatabase(ctx, { command: 'up', count: ctx.opts.count, dryRun: ctx.opts.dryRun }), printResult, { job: 'migrate' }));
 
   migrate.command('down')
     .description('revert the last applied migrations (1 by default)')
     .option('--count <n>', 'revert the last n migrations', parseCount)
     .option('--dry-run', 'print the SQL that would run; change nothing')
     .action((_o, cmd: Command) => runCommand<{ count?: number; dryRun?: boolean }, MigrateResult>(cmd, io,
-      (ctx) => migrateAndAlert(ctx, { command: 'down', count: ctx.opts.count, dryRun: ctx.opts.dryRun }), printResult));
+      (ctx) => migrateDatabase(ctx, { command: 'down', count: ctx.opts.count, dryRun: ctx.opts.dryRun }), printResult, { job: 'migrate' }));
 
   migrate.command('to')
     .description('move up or down to exactly this migration (full name or unique prefix)')
     .argument('<migration>', 'a migration name, file name, or unique prefix such as 003')
     .option('--dry-run', 'print the SQL that would run; change nothing')
     .action((target: string, _o, cmd: Command) => runCommand<{ dryRun?: boolean }, MigrateResult>(cmd, io,
-      (ctx) => migrateAndAlert(ctx, { command: 'to', target, dryRun: ctx.opts.dryRun }), printResult));
+      (ctx) => migrateDatabase(ctx, { command: 'to', target, dryRun: ctx.opts.dryRun }), printResult, { job: 'migrate' }));
 
   migrate.command('status')
     .description('list applied, pending, modified and missing migrations')

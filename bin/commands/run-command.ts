@@ -4,7 +4,9 @@ import { loadSettings, type Flags } from '../../functions/core/config.ts';
 import { exitCodeOf, errorMessage } from '../../functions/core/errors.ts';
 import { createTextLogger, type LogLevel } from '../../functions/core/logger.ts';
 import { redact, redactString } from '../../functions/core/redact.ts';
+import { runJob } from '../../functions/core/run-job.ts';
 import { buildRuntime, type Runtime } from '../../functions/core/runtime.ts';
+import { openStorage } from '../../functions/core/storage/index.ts';
 import { clearProgressLine } from '../render/progress.ts';
 
 export interface GlobalOptions extends Flags {
@@ -37,6 +39,15 @@ export interface CommandContext<O> {
   io: Io;
 }
 
+export interface CommandOptions<R> {
+  /** Exit code for a result (default 0). */
+  exitCode?: (result: R) => number;
+  /** Exit code for a failure; `pgops health` maps every failure to 3 (UNKNOWN), the monitoring-plugin way. */
+  errorExitCode?: (err: unknown) => number;
+  /** The job this command runs: a failure outside the job itself (its dependencies) is reported by the same policy. */
+  job?: string;
+}
+
 /**
  * Run a command body: load settings (exit 2 naming every bad field), build the runtime,
  * print the result as JSON (--json) or text, and map errors to exit codes.
@@ -46,26 +57,28 @@ export async function runCommand<O, R>(
   io: Io,
   body: (ctx: CommandContext<O>) => Promise<R>,
   print: (result: R, ctx: CommandContext<O>) => void,
-  exitCode: (result: R) => number = () => 0,
-  /** Exit code for a failure; `pgops health` maps every failure to 3 (UNKNOWN), the monitoring-plugin way. */
-  errorExitCode: (err: unknown) => number = exitCodeOf,
+  options: CommandOptions<R> = {},
 ): Promise<void> {
-  const opts = cmd.optsWithGlobals<O & GlobalOptions>();
+  const opts = cmd.optsWithGlobals<O & GlobalOptions & { dryRun?: boolean }>();
   try {
-    const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config });
-    const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
-    const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });
-    const rt = buildRuntime(settings, logger);
+    const rt = commandRuntime(opts, io);
     const ctx: CommandContext<O> = { rt, opts, io };
-    const result = await body(ctx);
+    const result = options.job ? await runJob(rt.reporting(), { job: options.job, silent: opts.dryRun }, () => body(ctx)) : await body(ctx);
     if (opts.json) io.out(`${JSON.stringify(redact(result), null, 2)}\n`);
     else print(result, ctx);
-    process.exitCode = exitCode(result);
+    process.exitCode = (options.exitCode ?? (() => 0))(result);
   } catch (err) {
-    const code = errorExitCode(err);
+    const code = (options.errorExitCode ?? exitCodeOf)(err);
     const message = redactString(errorMessage(err));
     io.err(`pgops: error: ${message}\n`);
     if (opts.json) io.out(`${JSON.stringify({ error: { type: err instanceof Error ? err.name : 'Error', message, exitCode: code } }, null, 2)}\n`);
     process.exitCode = code;
   }
+}
+
+function commandRuntime(opts: GlobalOptions, io: Io): Runtime {
+  const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config });
+  const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
+  const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });
+  return buildRuntime(settings, logger, { openStorage });
 }

@@ -20,7 +20,7 @@ import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { PgopsError } from '../../functions/core/errors.ts';
 import type { Logger } from '../../functions/core/logger.ts';
 import { historyTables } from '../../functions/core/migrate/history.ts';
-import { migrationStatus, runMigrations, validateMigrations, type MigrateDeps } from '../../functions/core/migrate/job.ts';
+import { migrationStatus, runMigrations, validateMigrations, type MigrateJobDeps } from '../../functions/core/migrate/job.ts';
 import { FileStorage } from '../../functions/core/storage/file.ts';
 
 export interface DemoStep { step: string; ok: boolean; detail: string; durationMs: number }
@@ -32,7 +32,11 @@ export interface DemoOptions {
   configFile?: string;
   logger: Logger;
   say: (line: string) => void;
+  /** The configured PostgreSQL installation (PGOPS_PG_BINDIR); else it is looked for. */
+  pgBinDir?: string;
 }
+
+const DEMO_DB = 'pgops_demo';
 
 const COUNTED_TABLES = ['users', 'refresh_tokens', 'password_reset_tokens', 'user_sessions', 'audit_logs', 'security_events'];
 
@@ -56,11 +60,11 @@ function loadDemoConfig(file: string | undefined): FileConfig {
   return r.config;
 }
 
-export async function runDemo(options: DemoOptions): Promise<DemoReport> {
-  const { say, logger } = options;
-  const started = Date.now();
-  const steps: DemoStep[] = [];
-  const step = async <T>(name: string, fn: () => Promise<T>, describe: (r: T) => string): Promise<T> => {
+type Step = <T>(name: string, fn: () => Promise<T>, describe: (r: T) => string) => Promise<T>;
+
+/** Runs one named step: says what it did, records it in the report, and rethrows a failure. */
+function stepRunner(say: DemoOptions['say'], steps: DemoStep[]): Step {
+  return async (name, fn, describe) => {
     const t0 = Date.now();
     say(`\n==> ${name}`);
     try {
@@ -74,74 +78,37 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       throw err;
     }
   };
+}
 
+/** What every phase of the demo works on. */
+interface DemoContext {
+  step: Step;
+  options: DemoOptions;
+  config: FileConfig;
+  admin: DbTarget;
+  target: DbTarget;
+  storage: FileStorage;
+  alerter: MemoryAlerter;
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoReport> {
+  const { say } = options;
+  const started = Date.now();
+  const steps: DemoStep[] = [];
+  const step = stepRunner(say, steps);
   const config = loadDemoConfig(options.configFile);
   const storageDir = mkdtempSync(join(tmpdir(), 'pgops-demo-storage-'));
-  const pg = await step('start a throwaway PostgreSQL', () => startEmbeddedPostgres(), (p) => `PostgreSQL from ${p.binDir} on 127.0.0.1:${p.port}, data in ${p.dataDir}`);
+  const pg = await step('start a throwaway PostgreSQL', () => startEmbeddedPostgres({ binDir: options.pgBinDir }), (p) => `PostgreSQL from ${p.binDir} on 127.0.0.1:${p.port}, data in ${p.dataDir}`);
   try {
     const admin = parseDatabaseUrl(pg.url('postgres'));
     await withClient(admin, config.database, (c) => c.query('CREATE DATABASE pgops_demo'));
     const target = withDatabase(admin, 'pgops_demo');
-    const deps: MigrateDeps = {
-      target,
-      session: config.database,
-      dir: options.migrationsDir,
-      tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
-      lockWaitSeconds: config.migrate.lockWaitSeconds,
-      logger,
-    };
     say(`    created database pgops_demo; connection ${target.display}; local storage file://${storageDir}`);
-
-    // --- migrations ---
-    await step(`migrate up --dry-run (from ${options.migrationsDir})`, () => runMigrations(deps, { command: 'up', dryRun: true }),
-      (r) => `would apply ${r.ran.length} migration(s), ${r.ran.reduce((n, m) => n + (m.sql?.length ?? 0), 0)} characters of SQL; nothing was created`);
-    await step('migrate up', () => runMigrations(deps, { command: 'up' }),
-      (r) => r.ran.map((m) => `applied  ${m.name} (${m.durationMs ?? '?'} ms)`).join('\n'));
-    await step('migrate status', () => migrationStatus(deps),
-      (s) => `${s.applied.length} applied, ${s.pending.length} pending, ${s.modified.length} modified, ${s.missing.length} missing`);
-    await step('migrate down (revert the last one)', () => runMigrations(deps, { command: 'down' }),
-      (r) => r.ran.map((m) => `reverted ${m.name}`).join('\n'));
-    await step('migrate up (re-apply it)', () => runMigrations(deps, { command: 'up' }),
-      (r) => r.ran.map((m) => `applied  ${m.name}`).join('\n'));
-    await step('migrate validate', () => validateMigrations(deps),
-      (s) => `every applied migration matches its file (SHA-256), ${s.applied.length} checked`);
-
-    // --- backup and restore ---
-    const source = await step('seed example data', async () => {
-      await withClient(target, config.database, (c) => c.query(DEMO_SEED_SQL));
-      return rowCounts(target, config);
-    }, (counts) => Object.entries(counts).map(([t, n]) => `${t}: ${n} rows`).join(', '));
-
-    const alerter = new MemoryAlerter();
-    const storage = new FileStorage(`file://${storageDir}`);
-    const backupDeps: BackupJobDeps = { target, storage, logger, alerter, databaseId: 'pgops_demo', environment: config.environment, session: config.database };
-    const healthDeps = { target, session: config.database, storage, logger, databaseId: 'pgops_demo', environment: config.environment, config, migrationsDir: options.migrationsDir };
-    const describeHealth = (h: HealthResult) => `overall ${h.status.toUpperCase()}: ${h.checks.filter((c) => c.status !== 'ok' && c.status !== 'info').map((c) => `${c.name} ${c.status} (${c.summary})`).join('; ') || 'every check ok'}`;
-    await step('health (before the first backup: expect backup-age CRITICAL)', () => runHealth(healthDeps), describeHealth);
-    const manifest = await step('backup (pg_dump -Fc streamed to local storage)', () => runBackup(backupDeps, {}),
-      (m) => `backup ${m.id}: ${m.bytes} bytes, sha256 ${m.sha256.slice(0, 16)}..., ${m.tables.length} tables counted, last migration ${m.migration ?? '-'}\n${m.key}`);
-    await step('backups list', () => listBackups(storage, 'pgops_demo'),
-      (list) => list.map((m) => `${m.id}  ${m.completedAt}  ${m.bytes} bytes`).join('\n'));
-    await step('backups verify latest --restore-test', () => verifyBackup(backupDeps, 'latest', { restoreTest: true }),
-      (v) => `sha256 and size match the manifest, archive read to its end${v.restoreTest ? ', restored into a scratch database and row counts match' : ''}`);
-    await step('restore latest --target-db pgops_demo_restored --create', () => runRestore(backupDeps, 'latest', { targetDb: 'pgops_demo_restored', create: true }),
-      (r) => `restored ${r.backupId} into ${r.targetDb}: ${r.tables} tables in ${r.durationMs} ms`);
-    await step('compare row counts (source vs restored)', async () => {
-      const restored = await rowCounts(withDatabase(admin, 'pgops_demo_restored'), config);
-      const diff = Object.keys(source).filter((t) => source[t] !== restored[t]);
-      if (diff.length > 0) throw new PgopsError(`row counts differ after restore: ${diff.map((t) => `${t} ${source[t]} vs ${restored[t]}`).join(', ')}`);
-      return restored;
-    }, (r) => `all ${Object.keys(r).length} tables match (${Object.values(r).reduce((a, b) => a + b, 0)} rows)`);
-    if (manifest.id === undefined) throw new PgopsError('backup returned no id');
-    await step('health (after the backup and its restore test)', () => runHealth(healthDeps), describeHealth);
-
-    // --- cleanup ---
-    const cleanupDeps = { target, session: config.database, storage, logger, alerter, databaseId: 'pgops_demo', environment: config.environment, config };
-    await step('cleanup --dry-run', () => runCleanup(cleanupDeps, { dryRun: true }),
-      (r) => `${r.rows.map((x) => `${x.rule}: would delete ${x.deleted}`).join(', ') || 'no row rules configured'}; backups kept ${r.backups.kept.length}, would delete ${r.backups.deleted.length}`);
-    await step('cleanup', () => runCleanup(cleanupDeps, { dryRun: false }),
-      (r) => `${r.rows.map((x) => `${x.rule}: deleted ${x.deleted}`).join(', ') || 'no row rules configured'}; backups kept ${r.backups.kept.length}, deleted ${r.backups.deleted.length}`);
-    if (alerter.sent.length > 0) say(`    alerts raised during the demo: ${alerter.sent.map((a) => a.summary).join('; ')}`);
+    const ctx: DemoContext = { step, options, config, admin, target, storage: new FileStorage(`file://${storageDir}`), alerter: new MemoryAlerter() };
+    await migrationsPhase(ctx);
+    await backupPhase(ctx, pg.binDir);
+    await cleanupPhase(ctx);
+    if (ctx.alerter.sent.length > 0) say(`    alerts raised during the demo: ${ctx.alerter.sent.map((a) => a.summary).join('; ')}`);
   } finally {
     await pg.stop();
     rmSync(storageDir, { recursive: true, force: true });
@@ -150,4 +117,66 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const report = { steps, ok: steps.every((s) => s.ok), durationMs: Date.now() - started };
   say(`\ndone in ${(report.durationMs / 1000).toFixed(1)} s: ${steps.length} steps, all ok`);
   return report;
+}
+
+async function migrationsPhase({ step, options, config, target, alerter }: DemoContext): Promise<void> {
+  const deps: MigrateJobDeps = {
+    target,
+    session: config.database,
+    dir: options.migrationsDir,
+    tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
+    lockWaitSeconds: config.migrate.lockWaitSeconds,
+    logger: options.logger,
+    alerter,
+    databaseId: DEMO_DB,
+    environment: config.environment,
+  };
+  await step(`migrate up --dry-run (from ${options.migrationsDir})`, () => runMigrations(deps, { command: 'up', dryRun: true }),
+    (r) => `would apply ${r.ran.length} migration(s), ${r.ran.reduce((n, m) => n + (m.sql?.length ?? 0), 0)} characters of SQL; nothing was created`);
+  await step('migrate up', () => runMigrations(deps, { command: 'up' }),
+    (r) => r.ran.map((m) => `applied  ${m.name} (${m.durationMs ?? '?'} ms)`).join('\n'));
+  await step('migrate status', () => migrationStatus(deps),
+    (s) => `${s.applied.length} applied, ${s.pending.length} pending, ${s.modified.length} modified, ${s.missing.length} missing`);
+  await step('migrate down (revert the last one)', () => runMigrations(deps, { command: 'down' }),
+    (r) => r.ran.map((m) => `reverted ${m.name}`).join('\n'));
+  await step('migrate up (re-apply it)', () => runMigrations(deps, { command: 'up' }),
+    (r) => r.ran.map((m) => `applied  ${m.name}`).join('\n'));
+  await step('migrate validate', () => validateMigrations(deps),
+    (s) => `every applied migration matches its file (SHA-256), ${s.applied.length} checked`);
+}
+
+const describeHealth = (h: HealthResult) => `overall ${h.status.toUpperCase()}: ${h.checks.filter((c) => c.status !== 'ok' && c.status !== 'info').map((c) => `${c.name} ${c.status} (${c.summary})`).join('; ') || 'every check ok'}`;
+
+async function backupPhase({ step, options, config, admin, target, storage, alerter }: DemoContext, binDir: string): Promise<void> {
+  const { logger } = options;
+  const source = await step('seed example data', async () => {
+    await withClient(target, config.database, (c) => c.query(DEMO_SEED_SQL));
+    return rowCounts(target, config);
+  }, (counts) => Object.entries(counts).map(([t, n]) => `${t}: ${n} rows`).join(', '));
+  const backupDeps: BackupJobDeps = { target, storage, logger, alerter, databaseId: DEMO_DB, environment: config.environment, session: config.database, binDir };
+  const healthDeps = { target, session: config.database, storage, logger, databaseId: DEMO_DB, environment: config.environment, config, migrationsDir: options.migrationsDir };
+  await step('health (before the first backup: expect backup-age CRITICAL)', () => runHealth(healthDeps), describeHealth);
+  await step('backup (pg_dump -Fc streamed to local storage)', () => runBackup(backupDeps, {}),
+    (m) => `backup ${m.id}: ${m.bytes} bytes, sha256 ${m.sha256.slice(0, 16)}..., ${m.tables.length} tables counted, last migration ${m.migration ?? '-'}\n${m.key}`);
+  await step('backups list', () => listBackups(storage, DEMO_DB),
+    (list) => list.map((m) => `${m.id}  ${m.completedAt}  ${m.bytes} bytes`).join('\n'));
+  await step('backups verify latest --restore-test', () => verifyBackup(backupDeps, 'latest', { restoreTest: true }),
+    (v) => `sha256 and size match the manifest, archive read to its end${v.restoreTest ? ', restored into a scratch database and row counts match' : ''}`);
+  await step('restore latest --target-db pgops_demo_restored --create', () => runRestore(backupDeps, 'latest', { targetDb: 'pgops_demo_restored', create: true }),
+    (r) => `restored ${r.backupId} into ${r.targetDb}: ${r.tables} tables in ${r.durationMs} ms`);
+  await step('compare row counts (source vs restored)', async () => {
+    const restored = await rowCounts(withDatabase(admin, 'pgops_demo_restored'), config);
+    const diff = Object.keys(source).filter((t) => source[t] !== restored[t]);
+    if (diff.length > 0) throw new PgopsError(`row counts differ after restore: ${diff.map((t) => `${t} ${source[t]} vs ${restored[t]}`).join(', ')}`);
+    return restored;
+  }, (r) => `all ${Object.keys(r).length} tables match (${Object.values(r).reduce((a, b) => a + b, 0)} rows)`);
+  await step('health (after the backup and its restore test)', () => runHealth(healthDeps), describeHealth);
+}
+
+async function cleanupPhase({ step, options, config, target, storage, alerter }: DemoContext): Promise<void> {
+  const cleanupDeps = { target, session: config.database, storage, logger: options.logger, alerter, databaseId: DEMO_DB, environment: config.environment, config };
+  await step('cleanup --dry-run', () => runCleanup(cleanupDeps, { dryRun: true }),
+    (r) => `${r.rows.map((x) => `${x.rule}: would delete ${x.deleted}`).join(', ') || 'no row rules configured'}; backups kept ${r.backups.kept.length}, would delete ${r.backups.deleted.length}`);
+  await step('cleanup', () => runCleanup(cleanupDeps, { dryRun: false }),
+    (r) => `${r.rows.map((x) => `${x.rule}: deleted ${x.deleted}`).join(', ') || 'no row rules configured'}; backups kept ${r.backups.kept.length}, deleted ${r.backups.deleted.length}`);
 }

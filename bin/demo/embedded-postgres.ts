@@ -86,71 +86,86 @@ export interface StartOptions {
   binDir?: string;
 }
 
+interface Cluster { binDir: string; dataDir: string; root: string; asPostgres: boolean }
+
 export async function startEmbeddedPostgres(options: StartOptions = {}): Promise<EmbeddedPostgres> {
   // The server binaries, and the client tools the jobs then run from the same installation.
   const binDir = findPgBinDir({ configured: options.binDir, tools: ['initdb', 'pg_ctl', 'postgres', 'pg_dump', 'pg_restore'] });
   const owner = postgresUser();
-  const asPostgres = owner !== undefined;
   const root = mkdtempSync(join(tmpdir(), 'pgops-pg-'));
-  const dataDir = join(root, 'data');
-  const password = randomBytes(12).toString('hex');
-  registerSecret(password);
-  const pwfile = join(root, 'pwfile');
-  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-  if (owner) {
-    chownSync(root, owner.uid, owner.gid);
-    chownSync(pwfile, owner.uid, owner.gid);
-  }
-  const handle = { binDir, dataDir, root, asPostgres };
+  const cluster: Cluster = { binDir, dataDir: join(root, 'data'), root, asPostgres: owner !== undefined };
   installExitHook();
-  live.add(handle);
+  live.add(cluster);
   try {
-    run(binDir, 'initdb', ['-D', dataDir, '-U', 'postgres', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '-N'], asPostgres);
-    rmSync(pwfile, { force: true });
-    const attempts = options.attempts ?? 3;
-    let port = 0;
-    for (let i = 1; ; i++) {
-      port = await freePort();
-      const settings: Record<string, string | number> = {
-        port,
-        listen_addresses: '127.0.0.1',
-        unix_socket_directories: root,
-        fsync: 'off',
-        synchronous_commit: 'off',
-        full_page_writes: 'off',
-        max_connections: 60,
-        shared_buffers: '64MB',
-        ...options.settings,
-      };
-      const opts = Object.entries(settings).map(([k, v]) => `-c ${k}=${String(v)}`).join(' ');
-      try {
-        run(binDir, 'pg_ctl', ['start', '-D', dataDir, '-w', '-t', '60', '-l', join(root, 'postgres.log'), '-o', opts], asPostgres);
-        break;
-      } catch (err) {
-        if (i >= attempts) throw err;
-      }
-    }
-    return {
-      host: '127.0.0.1',
-      port,
-      user: 'postgres',
-      password,
-      root,
-      dataDir,
-      binDir,
-      url: (database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
-      bin: (name: string) => join(binDir, name),
-      stop: async () => {
-        if (!live.has(handle)) return;
-        live.delete(handle);
-        const args = ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'];
-        try { run(binDir, 'pg_ctl', args, asPostgres); } catch { stopNow(handle); }
-        rmSync(root, { recursive: true, force: true });
-      },
-    };
+    const password = initCluster(cluster, owner);
+    const port = await startOnFreePort(cluster, options);
+    return handleFor(cluster, port, password);
   } catch (err) {
-    live.delete(handle);
-    stopNow(handle);
+    live.delete(cluster);
+    stopNow(cluster);
     throw err;
   }
+}
+
+/** initdb with a random superuser password (registered as a secret); returns the password. */
+function initCluster(c: Cluster, owner: { uid: number; gid: number } | undefined): string {
+  const password = randomBytes(12).toString('hex');
+  registerSecret(password);
+  const pwfile = join(c.root, 'pwfile');
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  if (owner) {
+    chownSync(c.root, owner.uid, owner.gid);
+    chownSync(pwfile, owner.uid, owner.gid);
+  }
+  run(c.binDir, 'initdb', ['-D', c.dataDir, '-U', 'postgres', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '-N'], c.asPostgres);
+  rmSync(pwfile, { force: true });
+  return password;
+}
+
+/** Start on a free port, retrying with a new one when it was taken in the meantime. */
+async function startOnFreePort(c: Cluster, options: StartOptions): Promise<number> {
+  const attempts = options.attempts ?? 3;
+  for (let i = 1; ; i++) {
+    const port = await freePort();
+    const settings: Record<string, string | number> = {
+      port,
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: c.root,
+      fsync: 'off',
+      synchronous_commit: 'off',
+      full_page_writes: 'off',
+      max_connections: 60,
+      shared_buffers: '64MB',
+      ...options.settings,
+    };
+    const opts = Object.entries(settings).map(([k, v]) => `-c ${k}=${String(v)}`).join(' ');
+    try {
+      run(c.binDir, 'pg_ctl', ['start', '-D', c.dataDir, '-w', '-t', '60', '-l', join(c.root, 'postgres.log'), '-o', opts], c.asPostgres);
+      return port;
+    } catch (err) {
+      if (i >= attempts) throw err;
+    }
+  }
+}
+
+function handleFor(c: Cluster, port: number, password: string): EmbeddedPostgres {
+  return {
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    root: c.root,
+    dataDir: c.dataDir,
+    binDir: c.binDir,
+    url: (database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
+    bin: (name: string) => join(c.binDir, name),
+    stop: () => {
+      if (live.delete(c)) {
+        const args = ['stop', '-D', c.dataDir, '-m', 'fast', '-w', '-t', '30'];
+        try { run(c.binDir, 'pg_ctl', args, c.asPostgres); } catch { stopNow(c); }
+        rmSync(c.root, { recursive: true, force: true });
+      }
+      return Promise.resolve();
+    },
+  };
 }

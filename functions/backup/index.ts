@@ -1,14 +1,13 @@
 // Lambda entry for the nightly backup (a container image with pg_dump; see docker/Dockerfile).
-// Small databases are dumped inline; above backup.inlineMaxBytes the dump runs as a Fargate task,
-// which outlives Lambda's 15 minutes.
+// Where it runs (inline, or a Fargate task for a large database) is decided by core/backup/dispatch.ts.
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
 import { runBackup } from '../core/backup/backup.ts';
-import { withClient } from '../core/db.ts';
-import { ConfigError } from '../core/errors.ts';
-import { startFargateTask } from '../core/aws/ecs-task.ts';
+import { dispatchBackup } from '../core/backup/dispatch.ts';
+import { openStorage } from '../core/storage/index.ts';
 import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
-import type { Runtime } from '../core/runtime.ts';
+
+export { taskCommand } from '../core/backup/dispatch.ts';
 
 export const backupEventSchema = z.strictObject({
   database: z.string().min(1).optional(),
@@ -21,42 +20,21 @@ export const backupEventSchema = z.strictObject({
 
 export type BackupEvent = z.input<typeof backupEventSchema>;
 
-/** The task's command line for the same backup (its entry point runs the pgops CLI). */
-export function taskCommand(e: z.infer<typeof backupEventSchema>): string[] {
-  const args = ['backup'];
-  if (e.schemaOnly) args.push('--schema-only');
-  if (e.dataOnly) args.push('--data-only');
-  for (const t of e.tables ?? []) args.push('--table', t);
-  for (const t of e.excludeTables ?? []) args.push('--exclude-table', t);
-  return args;
-}
-
-async function databaseBytes(rt: Runtime): Promise<number> {
-  return withClient(await rt.target(), rt.session, async (c) => {
-    const r = await c.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes');
-    return Number(r.rows[0]?.bytes ?? 0);
-  });
-}
-
 export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient } = {}) {
   const ecs = deps.ecs ?? (() => new ECSClient({}));
-  return async (event: unknown) => runJob('backup', deps, async (rt) => {
-    const e = parseEvent(backupEventSchema, event, 'backup');
-    const configuredId = rt.settings.databaseId;
-    if (e.database && configuredId && e.database !== configuredId) {
-      throw new ConfigError(`this backup function serves database "${configuredId}", not "${e.database}"`);
-    }
-    let bytes: number | undefined;
-    if (e.mode === 'auto') bytes = await databaseBytes(rt);
-    const limit = rt.settings.config.backup.inlineMaxBytes;
-    if (e.mode === 'fargate' || (bytes !== undefined && bytes > limit)) {
-      if (!rt.settings.fargate) throw new ConfigError('the Fargate task is not configured (PGOPS_ECS_CLUSTER, PGOPS_ECS_TASK_DEFINITION, PGOPS_ECS_CONTAINER_NAME, PGOPS_ECS_SUBNETS)');
-      // The id travels in the overrides too, so a task-stopped event names its database.
-      const { taskArn } = await startFargateTask(ecs(), rt.settings.fargate, { command: taskCommand(e), environment: { PGOPS_DATABASE_ID: rt.databaseId() }, startedBy: `pgops-backup-${rt.databaseId()}` });
-      rt.logger.info('dispatched the backup to Fargate', { taskArn, databaseBytes: bytes, inlineMaxBytes: limit });
-      return { dispatched: 'fargate' as const, taskArn, databaseBytes: bytes };
-    }
-    return runBackup(await rt.backupDeps(), { schemaOnly: e.schemaOnly, dataOnly: e.dataOnly, tables: e.tables, excludeTables: e.excludeTables });
+  return async (event: unknown) => runJob('backup', { ...deps, openStorage }, async (rt) => {
+    const { mode, database, ...options } = parseEvent(backupEventSchema, event, 'backup');
+    rt.checkServes(database, 'backup');
+    return dispatchBackup({
+      target: () => rt.target(),
+      session: rt.session,
+      logger: rt.logger,
+      databaseId: () => rt.databaseId(),
+      inlineMaxBytes: rt.settings.config.backup.inlineMaxBytes,
+      fargate: rt.settings.fargate,
+      ecs,
+      backupInline: async (o) => runBackup(await rt.backupDeps(), o),
+    }, mode, options);
   });
 }
 

@@ -4,7 +4,7 @@
 // alerts and throws, so the invocation is a function error.
 import { z } from 'zod';
 import { runCleanup, type CleanupResult } from '../core/cleanup/job.ts';
-import { ConfigError } from '../core/errors.ts';
+import { openStorage } from '../core/storage/index.ts';
 import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
 
 export const cleanupEventSchema = z.strictObject({
@@ -29,14 +29,12 @@ export function deadlineFrom(remainingMs: number, now = Date.now()): number {
 }
 
 export function createCleanupHandler(deps: HandlerDeps = {}) {
-  return async (event: unknown, context?: CleanupContext): Promise<CleanupResult> => runJob('cleanup', deps, async (rt) => {
+  return async (event: unknown, context?: CleanupContext): Promise<CleanupResult> => runJob('cleanup', { ...deps, openStorage }, async (rt) => {
     const deadline = context ? deadlineFrom(context.getRemainingTimeInMillis()) : undefined;
     const e = parseEvent(cleanupEventSchema, event, 'cleanup');
-    const deps = await rt.cleanupDeps({ deadline });
-    if (e.database && e.database !== deps.databaseId) {
-      throw new ConfigError(`this cleanup function serves database "${deps.databaseId}", not "${e.database}"`);
-    }
-    return runCleanup(deps, { dryRun: e.dryRun ?? false });
+    const cleanupDeps = await rt.cleanupDeps({ deadline });
+    rt.checkServes(e.database, 'cleanup');
+    return runCleanup(cleanupDeps, { dryRun: e.dryRun ?? false });
   });
 }
 

@@ -194,87 +194,82 @@ export function parseFileConfig(raw: unknown, source = 'config'): { config?: Fil
   return { issues: formatIssues(parsed.error, `${source}: `) };
 }
 
-/**
- * Build the settings from flags, the environment and the config file, validating all three.
- * Throws a ConfigError naming every bad field.
- */
-export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Settings {
+type EnvValues = z.infer<typeof envSchema>;
+
+/** Flags override the environment; empty variables are treated as unset (a common shell and CloudFormation artefact). */
+function mergeFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const merged: Record<string, string | undefined> = { ...env };
   if (flags.databaseUrl !== undefined) merged.DATABASE_URL = flags.databaseUrl;
   if (flags.storage !== undefined) merged.PGOPS_STORAGE = flags.storage;
   if (flags.dir !== undefined) merged.PGOPS_MIGRATIONS_DIR = flags.dir;
   if (flags.config !== undefined) merged.PGOPS_CONFIG = flags.config;
-  // Empty variables are treated as unset (a common shell and CloudFormation artefact).
   for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k];
+  return merged;
+}
 
-  // Mask secrets before anything could echo them.
+/** Mask secrets before anything could echo them. */
+function registerSecrets(merged: Record<string, string | undefined>): void {
   registerSecret(merged.PGOPS_SLACK_WEBHOOK_URL);
   if (merged.DATABASE_URL) {
-    try { registerSecret(decodeURIComponent(new URL(merged.DATABASE_URL).password)); } catch { /* invalid URL: reported below */ }
+    try { registerSecret(decodeURIComponent(new URL(merged.DATABASE_URL).password)); } catch { /* invalid URL: reported by the schema */ }
   }
   if (merged.PGOPS_DATABASE_SECRET_JSON) {
     try { registerSecret((JSON.parse(merged.PGOPS_DATABASE_SECRET_JSON) as { password?: string }).password); } catch { /* reported when used */ }
   }
+}
 
+/** Settings that exclude each other. */
+function conflicts(merged: Record<string, string | undefined>): string[] {
   const issues: string[] = [];
-  const envParsed = envSchema.safeParse(merged);
-  const e = envParsed.success ? envParsed.data : undefined;
-  if (!envParsed.success) {
-    // Never echo the value: a malformed URL may still contain a password.
-    issues.push(...formatIssues(envParsed.error, '', FLAG_NAMES));
-  }
-  const sources = ['DATABASE_URL', 'PGOPS_DATABASE_SECRET_ID', 'PGOPS_DATABASE_SECRET_JSON'].filter((k) => merged[k] !== undefined);
+  const sources = [ENV.databaseUrl, ENV.databaseSecretId, ENV.databaseSecretJson].filter((k) => merged[k] !== undefined);
   if (sources.length > 1) issues.push(`${sources.join(' and ')} are ${sources.length === 2 ? 'both' : 'all'} set: use one`);
   if (merged.PGOPS_CONFIG && merged.PGOPS_CONFIG_JSON) issues.push('--config / PGOPS_CONFIG and PGOPS_CONFIG_JSON are both set: use one');
+  return issues;
+}
 
-  let config: FileConfig | undefined;
+/** The JSON text of a config file (or PGOPS_CONFIG_JSON), validated; `unreadable` says why there is no text. */
+function parseConfigText(read: () => string, source: string, unreadable: (err: unknown) => string): { config?: FileConfig; issues: string[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(read());
+  } catch (err) {
+    return { issues: [unreadable(err)] };
+  }
+  return parseFileConfig(raw, source);
+}
+
+function describeReadError(configFile: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'not found' : err instanceof SyntaxError ? `not valid JSON (${err.message})` : (err as Error).message;
+  return `config file ${configFile}: ${why}`;
+}
+
+/** The config from --config / PGOPS_CONFIG, else PGOPS_CONFIG_JSON, else the defaults. */
+function loadFileConfig(merged: Record<string, string | undefined>, cwd: string): { config?: FileConfig; configFile?: string; issues: string[] } {
   const configFile = merged.PGOPS_CONFIG ? resolve(cwd, merged.PGOPS_CONFIG) : undefined;
   if (configFile) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(configFile, 'utf8'));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      issues.push(`config file ${configFile}: ${code === 'ENOENT' ? 'not found' : err instanceof SyntaxError ? `not valid JSON (${err.message})` : (err as Error).message}`);
-    }
-    if (raw !== undefined) {
-      const r = parseFileConfig(raw, 'config');
-      issues.push(...r.issues);
-      config = r.config;
-    }
-  } else if (merged.PGOPS_CONFIG_JSON) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(merged.PGOPS_CONFIG_JSON);
-    } catch (err) {
-      issues.push(`PGOPS_CONFIG_JSON: not valid JSON (${(err as Error).message})`);
-    }
-    if (raw !== undefined) {
-      const r = parseFileConfig(raw, 'PGOPS_CONFIG_JSON');
-      issues.push(...r.issues);
-      config = r.config;
-    }
-  } else {
-    config = fileConfigSchema.parse({});
+    return { configFile, ...parseConfigText(() => readFileSync(configFile, 'utf8'), 'config', (err) => describeReadError(configFile, err)) };
   }
+  const inline = merged.PGOPS_CONFIG_JSON;
+  if (inline) {
+    return parseConfigText(() => inline, 'PGOPS_CONFIG_JSON', (err) => `PGOPS_CONFIG_JSON: not valid JSON (${(err as Error).message})`);
+  }
+  return { config: fileConfigSchema.parse({}), issues: [] };
+}
 
-  if (issues.length > 0 || !e || !config) throw new ConfigError('invalid configuration', issues);
-  if (e.PGOPS_ENVIRONMENT) config.environment = e.PGOPS_ENVIRONMENT;
-
-  const fargateVars = [e.PGOPS_ECS_CLUSTER, e.PGOPS_ECS_TASK_DEFINITION, e.PGOPS_ECS_CONTAINER_NAME, e.PGOPS_ECS_SUBNETS];
-  const fargate: FargateSettings | undefined = fargateVars.every((v) => v !== undefined)
-    ? {
-        cluster: e.PGOPS_ECS_CLUSTER!,
-        taskDefinition: e.PGOPS_ECS_TASK_DEFINITION!,
-        containerName: e.PGOPS_ECS_CONTAINER_NAME!,
-        subnets: e.PGOPS_ECS_SUBNETS!.split(','),
-        securityGroups: e.PGOPS_ECS_SECURITY_GROUPS?.split(',') ?? [],
-      }
-    : undefined;
-  if (!fargate && fargateVars.some((v) => v !== undefined)) {
+/** The Fargate long-job task: all of its variables or none. */
+function fargateSettings(e: EnvValues): FargateSettings | undefined {
+  const { PGOPS_ECS_CLUSTER: cluster, PGOPS_ECS_TASK_DEFINITION: taskDefinition, PGOPS_ECS_CONTAINER_NAME: containerName, PGOPS_ECS_SUBNETS: subnets } = e;
+  if (cluster !== undefined && taskDefinition !== undefined && containerName !== undefined && subnets !== undefined) {
+    return { cluster, taskDefinition, containerName, subnets: subnets.split(','), securityGroups: e.PGOPS_ECS_SECURITY_GROUPS?.split(',') ?? [] };
+  }
+  if ([cluster, taskDefinition, containerName, subnets].some((v) => v !== undefined)) {
     throw new ConfigError('invalid configuration', ['PGOPS_ECS_CLUSTER, PGOPS_ECS_TASK_DEFINITION, PGOPS_ECS_CONTAINER_NAME and PGOPS_ECS_SUBNETS go together: set all or none']);
   }
+  return undefined;
+}
 
+function settingsFrom(e: EnvValues, config: FileConfig, configFile: string | undefined, cwd: string): Settings {
   const dir = e.PGOPS_MIGRATIONS_DIR ?? 'migrations';
   return {
     databaseUrl: e.DATABASE_URL,
@@ -291,10 +286,27 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
     slackWebhookUrl: e.PGOPS_SLACK_WEBHOOK_URL,
     slackWebhookSecretId: e.PGOPS_SLACK_WEBHOOK_SECRET_ID,
     logLevel: e.PGOPS_LOG_LEVEL ?? 'info',
-    fargate,
-    config,
+    fargate: fargateSettings(e),
+    config: e.PGOPS_ENVIRONMENT ? { ...config, environment: e.PGOPS_ENVIRONMENT } : config,
     configFile,
-  } satisfies Settings;
+  };
+}
+
+/**
+ * Build the settings from flags, the environment and the config file, validating all three.
+ * Throws a ConfigError naming every bad field.
+ */
+export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Settings {
+  const merged = mergeFlags(flags, env);
+  registerSecrets(merged);
+  const envParsed = envSchema.safeParse(merged);
+  // Never echo the value: a malformed URL may still contain a password.
+  const issues = envParsed.success ? [] : formatIssues(envParsed.error, '', FLAG_NAMES);
+  issues.push(...conflicts(merged));
+  const file = loadFileConfig(merged, cwd);
+  issues.push(...file.issues);
+  if (issues.length > 0 || !envParsed.success || !file.config) throw new ConfigError('invalid configuration', issues);
+  return settingsFrom(envParsed.data, file.config, file.configFile, cwd);
 }
 
 /**

@@ -208,9 +208,9 @@ export async function connect(target: DbTarget, session: DbSessionOptions = DEFA
   return client;
 }
 
-/** Run `fn` with a connected client and always close it. */
-export async function withClient<T>(target: DbTarget, session: DbSessionOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = await connect(target, session);
+/** Run `fn` with a connected client and always close it; `applicationName` names the job in pg_stat_activity. */
+export async function withClient<T>(target: DbTarget, session: DbSessionOptions, fn: (client: pg.Client) => Promise<T>, options: { applicationName?: string } = {}): Promise<T> {
+  const client = await connect(target, session, options.applicationName);
   try {
     return await fn(client);
   } finally {

@@ -42,7 +42,7 @@ export function redact<T>(value: T, depth = 0): T {
   if (typeof value === 'string') return redactString(value) as unknown as T;
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return redactString(value.message) as unknown as T;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as unknown as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => redact(v, depth + 1)) as unknown as T;
   if (value instanceof Date) return value;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {

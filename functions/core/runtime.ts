@@ -1,24 +1,33 @@
 // Builds a job's dependencies from the settings: the CLI, the Lambda handlers and the Fargate task
 // all go through here, so a job never reads the environment or constructs an AWS client itself.
+// Only types of the jobs are imported, and storage is opened through an opener the caller passes:
+// each handler's bundle holds what it uses (the migrate function no S3 SDK).
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aws/clients.ts';
-import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alert, type Alerter } from './alerts/alerter.ts';
+import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alerter } from './alerts/alerter.ts';
 import { SlackAlerter, resolveSlackWebhook } from './alerts/slack.ts';
-import type { Settings } from './config.ts';
-import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
-import type { Logger } from './logger.ts';
-import type { MigrateDeps } from './migrate/job.ts';
-import { historyTables } from './migrate/history.ts';
-import { ConfigError } from './errors.ts';
-import { openStorage } from './storage/index.ts';
-import type { Storage } from './storage/types.ts';
 import type { BackupJobDeps } from './backup/deps.ts';
 import type { CleanupDeps } from './cleanup/job.ts';
+import type { FileConfig, Settings } from './config.ts';
+import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
+import { ConfigError } from './errors.ts';
+import type { HealthDeps } from './health/types.ts';
+import type { Logger } from './logger.ts';
+import { historyTables } from './migrate/history.ts';
+import type { MigrateJobDeps } from './migrate/job.ts';
+import { findPgBinDir } from './pgtools/binaries.ts';
+import type { JobReporting } from './run-job.ts';
+import type { Storage } from './storage/types.ts';
 
-export interface AwsClients {
+/** Opens `s3://...` or `file://...` (storage/index.ts `openStorage`). */
+export type StorageOpener = (url: string, options: { s3Endpoint?: string }) => Storage;
+
+export interface RuntimeOptions {
   sns?: ClientFactory<SNSClient>;
   secrets?: ClientFactory<SecretsManagerClient>;
+  /** Passed only by callers whose jobs use storage. */
+  openStorage?: StorageOpener;
 }
 
 export interface Runtime {
@@ -27,88 +36,98 @@ export interface Runtime {
   alerter: Alerter;
   session: DbSessionOptions;
   target(): Promise<DbTarget>;
-  migrateDeps(): Promise<MigrateDeps>;
+  /** The id used in alerts and the storage layout. */
+  databaseId(target?: DbTarget): string;
+  /** Where a job run by this runtime reports its failure (run-job.ts). */
+  reporting(): JobReporting;
+  /** The PostgreSQL client tools, found once (settings.pgBinDir, else looked for). */
+  binDir(): string;
   /** The configured storage; a ConfigError (exit 2) when none is configured. */
   storage(): Storage;
+  /** The configured storage, or undefined when none is configured. */
+  optionalStorage(): Storage | undefined;
+  migrateDeps(): Promise<MigrateJobDeps>;
   /** Dependencies of the backup, verify and restore jobs. */
   backupDeps(extra?: Partial<BackupJobDeps>): Promise<BackupJobDeps>;
   /** Dependencies of the cleanup job; storage only when configured (retention is skipped without). */
   cleanupDeps(extra?: Partial<CleanupDeps>): Promise<CleanupDeps>;
-  /** The id used in alerts and the storage layout. */
-  databaseId(target?: DbTarget): string;
-  /** Send an alert with the environment and database filled in. */
-  alert(a: Omit<Alert, 'environment' | 'database'> & { database?: string }): Promise<void>;
+  /** Dependencies of the health job; storage only when configured. */
+  healthDeps(extra?: Partial<HealthDeps>): Promise<HealthDeps>;
+  /** A ConfigError when `requested` names another database than the one this runtime serves. */
+  checkServes(requested: string | undefined, job: string): void;
 }
 
-export function buildRuntime(settings: Settings, logger: Logger, clients: AwsClients = {}): Runtime {
-  const sns = clients.sns ?? defaultSnsClient;
-  const secrets = clients.secrets ?? defaultSecretsClient;
+/** SNS and Slack when configured; with neither, stderr (DESIGN.md). */
+export function buildAlerter(settings: Settings, logger: Logger, options: RuntimeOptions = {}): Alerter {
   const destinations: Alerter[] = [];
-  if (settings.snsTopicArn) destinations.push(new SnsAlerter(sns, settings.snsTopicArn));
+  if (settings.snsTopicArn) destinations.push(new SnsAlerter(options.sns ?? defaultSnsClient, settings.snsTopicArn));
   if (settings.slackWebhookUrl || settings.slackWebhookSecretId) {
+    const secrets = options.secrets ?? defaultSecretsClient;
     destinations.push(new SlackAlerter({ webhookUrl: settings.slackWebhookUrl ?? (() => resolveSlackWebhook(settings, secrets)), logger }));
   }
   if (destinations.length === 0) destinations.push(new StderrAlerter());
-  const alerter = new FanoutAlerter(destinations, logger);
-  const session: DbSessionOptions = settings.config.database;
-  let resolved: Promise<DbTarget> | undefined;
-  const target = () => (resolved ??= resolveTarget(settings, { secrets }));
-  let known: DbTarget | undefined;
-  let storage: Storage | undefined;
-  const getStorage = (): Storage => {
-    if (!settings.storage) throw new ConfigError('invalid configuration', ['no storage: set --storage / PGOPS_STORAGE (s3://bucket/prefix or file:///absolute/path)']);
-    return (storage ??= openStorage(settings.storage, { s3Endpoint: settings.s3Endpoint }));
-  };
-  const databaseId = (t?: DbTarget) => settings.databaseId ?? (t ?? known)?.database ?? 'unknown';
+  return new FanoutAlerter(destinations, logger);
+}
+
+const once = <T>(make: () => T): (() => T) => {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+};
+
+function storageOf(settings: Settings, open: StorageOpener | undefined): { storage(): Storage; optionalStorage(): Storage | undefined } {
+  const opened = once(() => {
+    if (!open) throw new ConfigError('invalid configuration', ['storage is not available to this job']);
+    return open(settings.storage!, { s3Endpoint: settings.s3Endpoint });
+  });
   return {
-    settings,
-    logger,
-    alerter,
-    session,
-    target: async () => (known = await target()),
-    async migrateDeps() {
-      return {
-        target: (known = await target()),
-        session,
-        dir: settings.migrationsDir,
-        tables: historyTables(settings.config.migrate.migrationsSchema, settings.config.migrate.migrationsTable),
-        lockWaitSeconds: settings.config.migrate.lockWaitSeconds,
-        logger,
-      };
+    storage: () => {
+      if (!settings.storage) throw new ConfigError('invalid configuration', ['no storage: set --storage / PGOPS_STORAGE (s3://bucket/prefix or file:///absolute/path)']);
+      return opened();
     },
-    storage: getStorage,
-    async backupDeps(extra = {}) {
-      const t = (known = await target());
-      return {
-        target: t,
-        storage: getStorage(),
-        logger,
-        alerter,
-        databaseId: databaseId(t),
-        environment: settings.config.environment,
-        session,
-        migrationsTable: { schema: settings.config.migrate.migrationsSchema, table: settings.config.migrate.migrationsTable },
-        ...extra,
-      };
+    optionalStorage: () => (settings.storage ? opened() : undefined),
+  };
+}
+
+export function buildRuntime(settings: Settings, logger: Logger, options: RuntimeOptions = {}): Runtime {
+  const alerter = buildAlerter(settings, logger, options);
+  const config: FileConfig = settings.config;
+  const session: DbSessionOptions = config.database;
+  const resolve = once(() => resolveTarget(settings, { secrets: options.secrets ?? defaultSecretsClient }));
+  let known: DbTarget | undefined;
+  const target = async () => (known = await resolve());
+  const databaseId = (t?: DbTarget) => settings.databaseId ?? (t ?? known)?.database ?? 'unknown';
+  const storage = storageOf(settings, options.openStorage);
+  const common = async () => {
+    const t = await target();
+    return { target: t, session, logger, alerter, databaseId: databaseId(t), environment: config.environment };
+  };
+  const rt: Runtime = {
+    settings, logger, alerter, session, target, databaseId,
+    ...storage,
+    reporting: () => ({ alerter, logger, databaseId: () => databaseId(), environment: config.environment }),
+    binDir: once(() => findPgBinDir({ configured: settings.pgBinDir })),
+    migrateDeps: async () => ({
+      ...(await common()),
+      dir: settings.migrationsDir,
+      tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
+      lockWaitSeconds: config.migrate.lockWaitSeconds,
+    }),
+    backupDeps: async (extra = {}) => ({
+      ...(await common()),
+      storage: rt.storage(),
+      binDir: rt.binDir(),
+      migrationsTable: { schema: config.migrate.migrationsSchema, table: config.migrate.migrationsTable },
+      ...extra,
+    }),
+    cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...extra }),
+    healthDeps: async (extra = {}) => {
+      const { alerter: _alerter, ...deps } = await common();
+      return { ...deps, storage: rt.optionalStorage(), config, migrationsDir: settings.migrationsDir, ...extra };
     },
-    async cleanupDeps(extra = {}) {
-      const t = (known = await target());
-      return {
-        target: t,
-        session,
-        storage: settings.storage ? getStorage() : undefined,
-        logger,
-        alerter,
-        databaseId: databaseId(t),
-        environment: settings.config.environment,
-        config: settings.config,
-        ...extra,
-      };
-    },
-    databaseId,
-    async alert(a) {
-      // Never let a broken alert destination replace the job's own error.
-      await alerter.send({ ...a, database: a.database ?? databaseId(), environment: settings.config.environment }).catch(() => {});
+    checkServes: (requested, job) => {
+      const served = settings.databaseId ?? known?.database;
+      if (requested && served && requested !== served) throw new ConfigError(`this ${job} function serves database "${served}", not "${requested}"`);
     },
   };
+  return rt;
 }

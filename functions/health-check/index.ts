@@ -5,6 +5,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { deliverHealthAlerts } from '../core/health/alert-dedupe.ts';
 import { healthExitCode, runHealthDetailed, type HealthResult, type HealthRun } from '../core/health/index.ts';
+import { openStorage } from '../core/storage/index.ts';
 import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
 import type { Storage } from '../core/storage/types.ts';
 
@@ -50,29 +51,17 @@ export function emitHealthMetrics(sink: MetricsSink, run: HealthRun): void {
 
 export function createHealthHandler(deps: HealthHandlerDeps = {}) {
   let metrics: MetricsSink | undefined;
-  return async (event: unknown, context?: { awsRequestId?: string }): Promise<HealthResult> => runJob('health', deps, async (rt) => {
+  return async (event: unknown, context?: { awsRequestId?: string }): Promise<HealthResult> => runJob('health', { ...deps, openStorage }, async (rt) => {
     const e = parseEvent(healthEventSchema, event, 'health-check');
-    const target = await rt.target();
-    const storage = deps.storage ?? (rt.settings.storage ? rt.storage() : undefined);
-    const config = rt.settings.config;
-    const run = await runHealthDetailed({
-      target,
-      session: rt.session,
-      storage,
-      logger: rt.logger,
-      databaseId: rt.databaseId(target),
-      environment: config.environment,
-      config,
-      migrationsDir: rt.settings.migrationsDir,
-      clock: deps.clock,
-    });
+    const healthDeps = await rt.healthDeps({ ...(deps.storage ? { storage: deps.storage } : {}), clock: deps.clock });
+    const run = await runHealthDetailed(healthDeps);
     try {
       emitHealthMetrics((metrics ??= (deps.metrics ?? defaultMetrics)()), run);
     } catch (err) {
       rt.logger.error('could not emit health metrics', { error: err instanceof Error ? err.message : String(err) });
     }
     if (e.alert !== false) {
-      await deliverHealthAlerts({ result: run.result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage, clock: deps.clock, runId: context?.awsRequestId });
+      await deliverHealthAlerts({ result: run.result, alerter: rt.alerter, logger: rt.logger, repeatHours: healthDeps.config.health.alertRepeatHours, storage: healthDeps.storage, clock: deps.clock, runId: context?.awsRequestId });
     }
     return run.result;
   });

@@ -18,6 +18,7 @@ export function createMigrateHandler(deps: HandlerDeps = {}) {
   return async (event: unknown) => runJob('migrate', deps, async (rt) => {
     const e = parseEvent(migrateEventSchema, event, 'migrate');
     const migrateDeps = await rt.migrateDeps();
+    // A failing `up`, `down` or `to` alerts inside the job; status and validate through the handler.
     switch (e.command) {
       case 'status': return migrationStatus(migrateDeps);
       case 'validate': return validateMigrations(migrateDeps);

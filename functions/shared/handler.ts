@@ -1,15 +1,17 @@
-// Shared plumbing for the Lambda entries: settings from the environment, Powertools logging,
-// alert-then-throw on failure (so `aws lambda invoke` and on-failure destinations see an error).
+// Shared plumbing for the Lambda entries: settings from the environment, Powertools logging, and
+// the one failure policy (core/run-job.ts): alert once, then throw, so `aws lambda invoke` and
+// on-failure destinations see an error. Bad events and configuration throw without paging anyone.
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import type { ClientFactory } from '../core/aws/clients.ts';
 import type { z } from 'zod';
+import type { ClientFactory } from '../core/aws/clients.ts';
 import { loadSettings } from '../core/config.ts';
-import { ConfigError, PgopsError, errorMessage } from '../core/errors.ts';
-import { createLambdaLogger } from './logger.ts';
+import { ConfigError, PgopsError, errorMessage, exitCodeOf, type AlertLevel } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { redactString } from '../core/redact.ts';
-import { buildRuntime, type Runtime } from '../core/runtime.ts';
+import { runJob as runCoreJob } from '../core/run-job.ts';
+import { buildRuntime, type Runtime, type StorageOpener } from '../core/runtime.ts';
+import { createLambdaLogger } from './logger.ts';
 
 export interface HandlerDeps {
   env?: NodeJS.ProcessEnv;
@@ -18,8 +20,20 @@ export interface HandlerDeps {
   logger?: Logger;
 }
 
-/** The error a function throws: its message is what a pipeline prints, so it is redacted. */
-export class FunctionError extends PgopsError {}
+/**
+ * The error a function throws: its message is what a pipeline prints, so it is redacted. It keeps
+ * the exit code and alert level of its cause, and is already reported (no layer pages for it again).
+ */
+export class FunctionError extends PgopsError {
+  override readonly exitCode: number;
+  override readonly alert: AlertLevel;
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.exitCode = exitCodeOf(options.cause);
+    this.alert = options.cause instanceof PgopsError ? options.cause.alert : 'critical';
+    this.alertSent = true;
+  }
+}
 
 export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(event ?? {});
@@ -29,25 +43,27 @@ export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, what:
   return parsed.data;
 }
 
+/** What a handler's jobs use beyond the database and the alerts. */
+export interface HandlerNeeds {
+  /** Jobs that read or write backups: the storage opener (the S3 SDK is bundled only where passed). */
+  openStorage?: StorageOpener;
+}
+
 /**
- * Run a job inside a handler: build the runtime, call `job`, and on any failure send a critical
- * alert and throw an error whose message names the cause (and never a secret).
+ * Run a job inside a handler: build the runtime, call `job` under the failure policy, and throw
+ * a FunctionError whose message names the cause (and never a secret).
  */
-export async function runJob<T>(name: string, deps: HandlerDeps, job: (rt: Runtime) => Promise<T>): Promise<T> {
-  const env = deps.env ?? process.env;
-  let rt: Runtime | undefined;
+export async function runJob<T>(name: string, deps: HandlerDeps & HandlerNeeds, job: (rt: Runtime) => Promise<T>): Promise<T> {
   let logger = deps.logger;
   try {
-    const settings = loadSettings({}, env);
+    const settings = loadSettings({}, deps.env);
     logger ??= createLambdaLogger(`pgops-${name}`, settings.logLevel);
-    rt = buildRuntime(settings, logger, { sns: deps.sns, secrets: deps.secrets });
-    return await job(rt);
+    const rt = buildRuntime(settings, logger, { sns: deps.sns, secrets: deps.secrets, openStorage: deps.openStorage });
+    return await runCoreJob(rt.reporting(), { job: name }, () => job(rt));
   } catch (err) {
     const message = redactString(errorMessage(err));
-    (logger ?? createLambdaLogger(`pgops-${name}`)).error(`${name} failed`, { error: message, type: err instanceof Error ? err.name : typeof err });
-    if (rt && !(err instanceof PgopsError && err.alertSent)) {
-      await rt.alert({ severity: 'critical', job: name, summary: message });
-    }
+    // The policy logged what it paged for; what pages nobody (a bad event, bad settings) is logged here.
+    if (!(err instanceof PgopsError && err.alertSent && err.alert !== null)) (logger ?? createLambdaLogger(`pgops-${name}`)).error(`${name} failed`, { error: message });
     throw new FunctionError(message.startsWith(`${name} failed`) ? message : `${name} failed: ${message}`, { cause: err });
   }
 }

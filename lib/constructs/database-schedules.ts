@@ -1,5 +1,6 @@
-// One database's EventBridge Scheduler schedules: backup, health check and cleanup invoke their
-// functions with { "database": id }; the weekly restore test runs the Fargate task directly.
+// One database's EventBridge Scheduler schedules, as each job's builder (jobs/*.ts) describes them:
+// backup, health check and cleanup invoke their functions with { "database": id }; the weekly
+// restore test runs the Fargate task directly.
 // Each schedule retries delivery and sends what it could not deliver to the dead-letter queue.
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -58,56 +59,65 @@ export class DatabaseSchedules extends Construct {
     }));
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'SendUndeliveredToDeadLetterQueue', actions: ['sqs:SendMessage'], resources: [props.deadLetterQueue.queueArn] }));
 
-    const deadLetterConfig = { arn: props.deadLetterQueue.queueArn };
-    const input = JSON.stringify({ database: props.databaseId });
-    for (const inv of props.invokes) {
-      this.schedules.push(new scheduler.CfnSchedule(this, `${capitalize(inv.job)}Schedule`, {
-        name: `${props.databaseId}-${inv.job}`,
-        groupName: props.groupName,
-        description: `pgops ${inv.job} of database ${props.databaseId}`,
-        scheduleExpression: inv.expression,
-        scheduleExpressionTimezone: props.timezone,
-        flexibleTimeWindow: { mode: 'OFF' },
-        state: 'ENABLED',
-        target: {
-          arn: inv.function.functionArn,
-          roleArn: this.role.roleArn,
-          input,
-          retryPolicy: { maximumEventAgeInSeconds: inv.maxEventAgeSeconds, maximumRetryAttempts: inv.maxRetries },
-          deadLetterConfig,
-        },
-      }));
+    for (const inv of props.invokes) this.schedules.push(this.invokeSchedule(props, inv));
+    if (props.restoreTest) {
+      for (const s of runTaskStatements(props.restoreTest.taskDefinitionArn, props.restoreTest.clusterArn, props.restoreTest.passRoleArns)) this.role.addToPolicy(s);
+      this.schedules.push(this.restoreTestSchedule(props, props.restoreTest));
     }
+  }
 
-    const rt = props.restoreTest;
-    if (rt) {
-      for (const s of runTaskStatements(rt.taskDefinitionArn, rt.clusterArn, rt.passRoleArns)) this.role.addToPolicy(s);
-      this.schedules.push(new scheduler.CfnSchedule(this, 'RestoreTestSchedule', {
-        name: `${props.databaseId}-restore-test`,
-        groupName: props.groupName,
-        description: `pgops restore test of the latest backup of database ${props.databaseId} (Fargate)`,
-        scheduleExpression: rt.expression,
-        scheduleExpressionTimezone: props.timezone,
-        flexibleTimeWindow: { mode: 'OFF' },
-        state: 'ENABLED',
-        target: {
-          arn: rt.clusterArn,
-          roleArn: this.role.roleArn,
-          ecsParameters: {
-            taskDefinitionArn: rt.taskDefinitionArn,
-            launchType: 'FARGATE',
-            taskCount: 1,
-            platformVersion: 'LATEST',
-            networkConfiguration: {
-              awsvpcConfiguration: { subnets: rt.network.subnetIds, securityGroups: rt.network.securityGroupIds, assignPublicIp: 'DISABLED' },
-            },
+  /** What every schedule of this database shares: its group, zone, role and dead-letter queue. */
+  private common(props: DatabaseSchedulesProps) {
+    return {
+      groupName: props.groupName,
+      scheduleExpressionTimezone: props.timezone,
+      flexibleTimeWindow: { mode: 'OFF' },
+      state: 'ENABLED',
+      target: { roleArn: this.role.roleArn, deadLetterConfig: { arn: props.deadLetterQueue.queueArn } },
+    };
+  }
+
+  /** A function invoked with { "database": id }. */
+  private invokeSchedule(props: DatabaseSchedulesProps, inv: ScheduledInvoke): scheduler.CfnSchedule {
+    const common = this.common(props);
+    return new scheduler.CfnSchedule(this, `${capitalize(inv.job)}Schedule`, {
+      ...common,
+      name: `${props.databaseId}-${inv.job}`,
+      description: `pgops ${inv.job} of database ${props.databaseId}`,
+      scheduleExpression: inv.expression,
+      target: {
+        ...common.target,
+        arn: inv.function.functionArn,
+        input: JSON.stringify({ database: props.databaseId }),
+        retryPolicy: { maximumEventAgeInSeconds: inv.maxEventAgeSeconds, maximumRetryAttempts: inv.maxRetries },
+      },
+    });
+  }
+
+  /** The restore test: the Fargate task started directly, with the restore test's command. */
+  private restoreTestSchedule(props: DatabaseSchedulesProps, rt: ScheduledTask): scheduler.CfnSchedule {
+    const common = this.common(props);
+    return new scheduler.CfnSchedule(this, 'RestoreTestSchedule', {
+      ...common,
+      name: `${props.databaseId}-restore-test`,
+      description: `pgops restore test of the latest backup of database ${props.databaseId} (Fargate)`,
+      scheduleExpression: rt.expression,
+      target: {
+        ...common.target,
+        arn: rt.clusterArn,
+        ecsParameters: {
+          taskDefinitionArn: rt.taskDefinitionArn,
+          launchType: 'FARGATE',
+          taskCount: 1,
+          platformVersion: 'LATEST',
+          networkConfiguration: {
+            awsvpcConfiguration: { subnets: rt.network.subnetIds, securityGroups: rt.network.securityGroupIds, assignPublicIp: 'DISABLED' },
           },
-          input: JSON.stringify({ containerOverrides: [{ name: rt.containerName, command: rt.command }] }),
-          retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 3 },
-          deadLetterConfig,
         },
-      }));
-    }
+        input: JSON.stringify({ containerOverrides: [{ name: rt.containerName, command: rt.command }] }),
+        retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 3 },
+      },
+    });
   }
 }
 

@@ -1,5 +1,5 @@
-// The one image of docker/Dockerfile (Node 24 + the PostgreSQL client tools + the backup and task
-// bundles), used by the backup function and the Fargate task. Staged without Docker at synth;
+// The one image of docker/Dockerfile (Node 24 + the PostgreSQL client tools + the backup handler and
+// CLI bundles), used by the backup function and the Fargate task. Staged without Docker at synth;
 // built and pushed by `cdk deploy`.
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import { IgnoreMode } from 'aws-cdk-lib';
@@ -15,11 +15,15 @@ export interface JobImageProps {
 export const LAMBDA_CMD = ['backup.handler'];
 
 /**
- * Fargate: `node task.mjs <command...>`. The command (ECS overrides from the backup function, e.g.
- * ["backup", "--schema-only"]) follows. Settings arrive as PGOPS_CONFIG_JSON, since the image is
- * shared by every database.
+ * Fargate: the pgops CLI itself, `node pgops.mjs --json <command...>`: the same commands, exit codes
+ * and alerts as on a laptop. The command follows (ECS overrides from the backup function, e.g.
+ * ["backup", "--schema-only"], or the restore test's). Settings arrive as PGOPS_CONFIG_JSON, since
+ * the image is shared by every database.
  */
-export const TASK_ENTRYPOINT = ['node', '/var/task/task.mjs'];
+export const TASK_ENTRYPOINT = ['node', '/var/task/pgops.mjs', '--json'];
+
+/** What the task runs when started without a command override. */
+export const TASK_DEFAULT_COMMAND = ['backup'];
 
 export class JobImage extends Construct {
   readonly asset: ecrAssets.DockerImageAsset;

@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import { acknowledge, NAG } from '../nag.ts';
-import { TASK_ENTRYPOINT } from './job-image.ts';
+import { TASK_DEFAULT_COMMAND, TASK_ENTRYPOINT } from './job-image.ts';
 
 export const TASK_CONTAINER_NAME = 'pgops';
 
@@ -60,7 +60,7 @@ export class LongJobTask extends Construct {
       containerName: TASK_CONTAINER_NAME,
       image: ecs.ContainerImage.fromDockerImageAsset(props.image),
       entryPoint: TASK_ENTRYPOINT,
-      command: ['backup'],
+      command: TASK_DEFAULT_COMMAND,
       environment: props.environment,
       secrets: props.secrets,
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'job', logGroup: this.logGroup }),
@@ -68,5 +68,10 @@ export class LongJobTask extends Construct {
     });
     acknowledge(this.taskDefinition, NAG.taskEnvironment);
     acknowledge(this.executionRole, NAG.ecrAuthorizationToken);
+  }
+
+  /** The two roles whoever starts the task must be allowed to pass. */
+  get passRoleArns(): string[] {
+    return [this.taskRole.roleArn, this.executionRole.roleArn];
   }
 }

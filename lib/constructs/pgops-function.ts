@@ -2,8 +2,7 @@
 // group with retention, an SQS on-failure destination, optionally the database's subnets and
 // security groups, and alarms on errors, throttles and a duration near the timeout.
 import { Duration } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -12,7 +11,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { BUNDLE } from '../bundling.ts';
 import { acknowledge, NAG } from '../nag.ts';
+import { topicAlarm } from './alarm.ts';
 
 /** Where the functions and the task reach the database. */
 export interface NetworkPlacement {
@@ -56,8 +57,9 @@ export interface PgopsFunctionProps {
 export const TASK_ROOT = '/var/task';
 export const CONFIG_FILE = 'pgops-config.json';
 
-// ESM bundles; the banner gives CommonJS dependencies the require() they expect (as docker/Dockerfile does).
-const ESM_BANNER = "import { createRequire as __pgopsCreateRequire } from 'node:module'; const require = __pgopsCreateRequire(import.meta.url);";
+export function lambdaArchitecture(architecture: 'arm64' | 'x86_64'): lambda.Architecture {
+  return architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+}
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -65,11 +67,16 @@ function shellQuote(s: string): string {
 
 function bundlingFor(code: NodeCode): nodejs.BundlingOptions {
   return {
+    // lib/bundling.ts, in NodejsFunction's terms.
     format: nodejs.OutputFormat.ESM,
-    target: 'node24',
-    banner: ESM_BANNER,
-    mainFields: ['module', 'main'],
-    sourceMap: true,
+    target: BUNDLE.target,
+    banner: BUNDLE.banner,
+    mainFields: [...BUNDLE.mainFields],
+    minify: BUNDLE.minify,
+    keepNames: BUNDLE.keepNames,
+    sourceMap: BUNDLE.sourcemap,
+    sourcesContent: BUNDLE.sourcesContent,
+    esbuildArgs: { '--legal-comments': BUNDLE.legalComments },
     logLevel: nodejs.LogLevel.WARNING,
     // The exact SDK versions the tests ran against, not whatever the runtime ships.
     externalModules: [],
@@ -144,7 +151,8 @@ export class PgopsFunction extends Construct {
         projectRoot: repoRoot,
         depsLockFilePath: `${repoRoot}/package-lock.json`,
         bundling: bundlingFor(node),
-        environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+        // No --enable-source-maps: Node would parse the map at every cold start (measured by
+        // bench/cold-start.ts); the map ships in the asset to decode a trace when one is needed.
       });
     } else {
       this.function = new lambda.DockerImageFunction(this, 'Function', { ...common, code: props.code.image });
@@ -189,21 +197,13 @@ export class PgopsFunction extends Construct {
         description: `The pgops ${name} function ran for more than 80% of its ${props.timeout.toSeconds()} s timeout: it is about to time out. Look at its logs for the slow step; for backups, lower backup.inlineMaxBytes so large databases go to Fargate.`,
       },
     ];
-    const action = new cwActions.SnsAction(props.alarmTopic);
-    return specs.map((s) => {
-      const alarm = new cloudwatch.Alarm(this, `${s.id}Alarm`, {
-        alarmName: `${prefix}-${s.suffix}`,
-        alarmDescription: s.description,
-        metric: s.metric,
-        threshold: s.threshold,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
-      return alarm;
-    });
+    return specs.map((s) => topicAlarm(this, `${s.id}Alarm`, {
+      alarmName: `${prefix}-${s.suffix}`,
+      description: s.description,
+      metric: s.metric,
+      threshold: s.threshold,
+      topic: props.alarmTopic,
+    }));
   }
 
   /** Add a statement to the function's inline policy. */

@@ -1,8 +1,10 @@
 // Builds the CDK app the way `cdk synth` does (cdk.json's context: feature flags and the sample
 // configuration), optionally with another pgops configuration and without bundling.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildPgopsApp, REPO_ROOT, type PgopsApp } from '../../lib/pgops-app.ts';
@@ -105,4 +107,82 @@ export function flat(v: unknown): string {
     }
   }
   return JSON.stringify(v);
+}
+
+/** The Lambda function properties the tests read (values may be CloudFormation tokens). */
+export interface FunctionProperties {
+  Runtime?: string;
+  Architectures: string[];
+  Handler?: string;
+  PackageType?: string;
+  Timeout: number;
+  Environment: { Variables: Record<string, unknown> };
+  VpcConfig?: { SubnetIds: string[]; SecurityGroupIds: string[] };
+  LoggingConfig: { LogGroup: { Ref: string } };
+  Code: { S3Key?: string };
+  ImageConfig?: { Command?: string[]; EntryPoint?: string[] };
+}
+
+export interface ContainerDefinition {
+  Name: string;
+  LogConfiguration: { LogDriver: string };
+  EntryPoint: string[];
+  Command: string[];
+  Environment: Array<{ Name: string; Value: unknown }>;
+  Secrets: Array<{ Name: string; ValueFrom: unknown }>;
+}
+
+export interface AlarmProperties {
+  AlarmName: string;
+  AlarmDescription: string;
+  AlarmActions: unknown[];
+  MetricName?: string;
+  Statistic?: string;
+  Threshold: number;
+}
+
+export interface ScheduleProperties {
+  Name: string;
+  GroupName: string;
+  ScheduleExpression: string;
+  Target: {
+    Arn: unknown;
+    RoleArn: unknown;
+    Input: string;
+    RetryPolicy: { MaximumRetryAttempts: number };
+    DeadLetterConfig: { Arn: unknown };
+    EcsParameters?: Record<string, unknown>;
+  };
+}
+
+/** The properties of every resource of `type` (typed as the caller reads them). */
+export function propertiesOf<T>(t: Template, type: string): T[] {
+  return Object.values(resources(t, type)).map((r) => r.Properties as T);
+}
+
+/** The cloud assembly's record of the Docker image assets of a stack. */
+export interface DockerImageAssets {
+  dockerImages: Record<string, { source: { directory: string; dockerFile?: string; dockerBuildArgs?: Record<string, string>; platform?: string } }>;
+}
+
+/** The directory of a NodejsFunction's asset in the cloud assembly. */
+export function assetDir(outdir: string, fn: FunctionProperties): string {
+  return join(outdir, `asset.${String(fn.Code.S3Key).replace(/\.zip$/, '')}`);
+}
+
+/**
+ * The bytes of `dir` zipped as a Lambda asset: with the `zip` CLI (deflate, its default level, as
+ * CDK's archiver does) when present, else an estimate: zlib's deflate of each file plus a zip
+ * entry's overhead.
+ */
+export function zippedBytes(dir: string): number {
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name));
+  const zipFile = join(mkdtempSync(join(tmpdir(), 'pgops-zip-')), 'asset.zip');
+  try {
+    const r = spawnSync('zip', ['-q', '-r', '-X', zipFile, '.'], { cwd: dir });
+    if (r.status === 0) return statSync(zipFile).size;
+    return files.reduce((sum, f) => sum + deflateRawSync(readFileSync(f)).length + 2 * (46 + f.length), 22);
+  } finally {
+    rmSync(dirname(zipFile), { recursive: true, force: true });
+  }
 }

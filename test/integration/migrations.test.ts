@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultFileConfig } from '../../functions/core/config.ts';
 import { silentLogger } from '../../functions/core/logger.ts';
 import { historyTables } from '../../functions/core/migrate/files.ts';
-import { migrationStatus, runMigrations, type MigrateDeps } from '../../functions/core/migrate/job.ts';
+import { MemoryAlerter } from '../../functions/core/alerts/alerter.ts';
+import { migrationStatus, runMigrations, type MigrateJobDeps } from '../../functions/core/migrate/job.ts';
 import { useTestCluster } from '../helpers/postgres.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
@@ -22,7 +23,7 @@ const HISTORY_TABLES = ['pgmigrations', 'pgmigrations_checksums'];
 
 const cluster = useTestCluster();
 
-function depsFor(db: string): MigrateDeps {
+function depsFor(db: string): MigrateJobDeps {
   const config = defaultFileConfig();
   return {
     target: cluster.target(db),
@@ -31,6 +32,9 @@ function depsFor(db: string): MigrateDeps {
     tables: historyTables('public', 'pgmigrations'),
     lockWaitSeconds: config.migrate.lockWaitSeconds,
     logger: silentLogger,
+    alerter: new MemoryAlerter(),
+    databaseId: db,
+    environment: 'test',
   };
 }
 

@@ -2,6 +2,7 @@
 // a broken destination is logged and the job's own outcome stands.
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ClientFactory } from '../aws/clients.ts';
+import { AlertError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redact, redactString } from '../redact.ts';
 
@@ -37,9 +38,10 @@ function finalize(a: Alert, now: () => Date): Alert {
 /** With no destination configured, alerts go to stderr (DESIGN.md). */
 export class StderrAlerter implements Alerter {
   constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(l), private readonly now: () => Date = () => new Date()) {}
-  async send(alert: Alert): Promise<void> {
+  send(alert: Alert): Promise<void> {
     const a = finalize(alert, this.now);
     this.write(`pgops: ALERT ${a.severity.toUpperCase()} ${a.job} ${a.environment}/${a.database}: ${redactString(a.summary)}\n`);
+    return Promise.resolve();
   }
 }
 
@@ -89,7 +91,7 @@ export class FanoutAlerter implements Alerter {
       }
     });
     if (failures.length > 0 && failures.length === this.targets.length) {
-      throw new Error(`no alert destination accepted the alert: ${failures.join('; ')}`);
+      throw new AlertError(`no alert destination accepted the alert: ${failures.join('; ')}`, { cause: results.map((r) => (r.status === 'rejected' ? r.reason as unknown : undefined)) });
     }
   }
 }
@@ -97,7 +99,8 @@ export class FanoutAlerter implements Alerter {
 /** Collects alerts in memory: for tests and for the demo's report. */
 export class MemoryAlerter implements Alerter {
   readonly sent: Alert[] = [];
-  async send(alert: Alert): Promise<void> {
+  send(alert: Alert): Promise<void> {
     this.sent.push(finalize(alert, () => new Date()));
+    return Promise.resolve();
   }
 }

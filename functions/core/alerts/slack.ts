@@ -4,7 +4,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ClientFactory } from '../aws/clients.ts';
 import type { Alert, Alerter, Severity } from './alerter.ts';
-import { ConfigError, errorMessage } from '../errors.ts';
+import { ConfigError, PgopsError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redact, redactString, registerSecret } from '../redact.ts';
 
@@ -60,9 +60,9 @@ export function renderSlackMessage(input: Alert, options: { runId?: string; now?
   const checks = Array.isArray(details.checks) ? (details.checks as CheckLine[]) : [];
   if (checks.length > 0) {
     const lines = checks.slice(0, 15).map((c) => {
-      const status = String(c.status ?? '');
+      const status = scalar(c.status) ?? '';
       const was = typeof c.was === 'string' ? ` (was ${c.was})` : '';
-      return `${CHECK_EMOJI[status] ?? '•'} *${escapeMrkdwn(String(c.name ?? '?'))}* ${status.toUpperCase()}${was}: ${cut(escapeMrkdwn(String(c.summary ?? '')), 300)}`;
+      return `${CHECK_EMOJI[status] ?? '•'} *${escapeMrkdwn(scalar(c.name) ?? '?')}* ${status.toUpperCase()}${was}: ${cut(escapeMrkdwn(scalar(c.summary) ?? ''), 300)}`;
     });
     if (checks.length > 15) lines.push(`… and ${checks.length - 15} more`);
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(lines.join('\n'), 2900) } });
@@ -87,9 +87,7 @@ export interface SlackPostOptions {
 }
 
 /** A Slack delivery failure; its message never contains the webhook URL. */
-export class SlackError extends Error {
-  override name = 'SlackError';
-}
+export class SlackError extends PgopsError {}
 
 function retryAfterMs(header: string | null, now: number): number {
   if (!header) return 1000;
@@ -113,7 +111,7 @@ async function postOnce(url: string, body: string, o: Required<Pick<SlackPostOpt
     if (controller.signal.aborted) throw new SlackError(`Slack did not answer within ${o.timeoutMs} ms`);
     // fetch's own message may name the address; keep only the cause's code.
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new SlackError(`could not reach Slack: ${redactString(cause?.code ?? cause?.message ?? errorMessage(err)).replace(url, '***')}`);
+    throw new SlackError(`could not reach Slack: ${redactString(cause?.code ?? cause?.message ?? errorMessage(err)).replace(url, '***')}`, { cause: err });
   } finally {
     clearTimeout(timer);
   }
@@ -156,7 +154,7 @@ export class SlackAlerter implements Alerter {
       registerSecret(given);
       this.#url = Promise.resolve(given);
     }
-    this.#lookup = typeof given === 'string' ? async () => given : given;
+    this.#lookup = typeof given === 'string' ? () => Promise.resolve(given) : given;
     this.#options = { ...options, webhookUrl: '***' };
   }
   async send(alert: Alert): Promise<void> {
@@ -211,14 +209,7 @@ export async function resolveSlackWebhook(settings: { slackWebhookUrl?: string; 
     const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     value = (await (await secrets()).send(new GetSecretValueCommand({ SecretId: id }))).SecretString;
   } catch (err) {
-    throw new SlackError(`could not read the Slack webhook secret ${id}: ${redactString(errorMessage(err))}`);
+    throw new SlackError(`could not read the Slack webhook secret ${id}: ${redactString(errorMessage(err))}`, { cause: err });
   }
   return parseWebhookSecret(value, id);
-}
-
-/** True when `alerter` already posts to Slack (directly or inside a FanoutAlerter), so callers do not post twice. */
-export function postsToSlack(alerter: Alerter): boolean {
-  if (alerter instanceof SlackAlerter) return true;
-  const targets = (alerter as unknown as { targets?: unknown }).targets;
-  return Array.isArray(targets) && targets.some((t) => postsToSlack(t as Alerter));
 }

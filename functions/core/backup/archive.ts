@@ -94,7 +94,11 @@ export function tarDirectory(dir: string): Readable {
           (async () => {
             for await (const chunk of createReadStream(path)) await writeWithBackpressure(entry, chunk as Buffer);
             entry.end(null);
-          })().catch((err: unknown) => { entry.destroy(err as Error); reject(err); });
+          })().catch((err: unknown) => {
+            const error = err instanceof Error ? err : new Error(String(err));
+            entry.destroy(error);
+            reject(error);
+          });
         });
       }
       pack.finalize();

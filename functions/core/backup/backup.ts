@@ -8,16 +8,17 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import type pg from 'pg';
 import { acquireAdvisoryLock, advisoryLockKey, describeHolder } from '../advisory-lock.ts';
-import { connect, DEFAULT_SESSION, quoteIdent } from '../db.ts';
+import { connect, DEFAULT_SESSION, quoteIdent, type DbSessionOptions } from '../db.ts';
 import { findPgBinDir } from '../pgtools/binaries.ts';
-import { ConfigError, PgopsError, errorMessage } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
+import { runJob } from '../run-job.ts';
 import type { Storage } from '../storage/types.ts';
 import { tarDirectory } from './archive.ts';
 import { BackupError, BackupLockedError } from './errors.ts';
 import { backupKeys, newBackupId } from '../catalog/layout.ts';
-import { normalizeBackupOptions, progressReporter, sendAlert, type BackupJobDeps, type BackupOptions } from './deps.ts';
-import type { BackupManifest, TableCount } from '../catalog/manifest.ts';
+import { jobReporting, normalizeBackupOptions, progressReporter, type BackupJobDeps, type BackupOptions } from './deps.ts';
+import type { BackupManifest, NormalizedBackupOptions, TableCount } from '../catalog/manifest.ts';
 import { buildPgDumpCommand, checkPgDumpVersion, describeExit, exitOk, HashMeter, majorOf, startTool, toolVersion, type PgCommand } from '../pgtools/tools.ts';
 import { countRows, listUserTables, tableSelected } from './tables.ts';
 
@@ -106,109 +107,148 @@ async function streamDirectoryDump(cmd: PgCommand, outDir: string, storage: Stor
   return { bytes: meter.bytes, sha256: meter.digest() };
 }
 
+interface BackupRun {
+  id: string;
+  keys: ReturnType<typeof backupKeys>;
+  started: Date;
+  t0: number;
+}
+
+interface ServerFacts {
+  num: number;
+  text: string;
+  /** pg_database_size: bounds the compressed dump, so S3 picks parts large enough from it. */
+  bytes: number;
+}
+
+/** What the dump must match: the exported snapshot and the row counts taken in it. */
+interface SnapshotFacts {
+  snapshot: string;
+  tables: TableCount[];
+  migration: string | null;
+}
+
 /**
  * Back up the database to `<databaseId>/logical/<backupId>/dump` and write its manifest last.
  * Throws (after alerting) when anything fails; then no manifest and no dump object remain.
  */
 export async function runBackup(deps: BackupJobDeps, options: BackupOptions = {}): Promise<BackupManifest> {
-  const opts = normalizeBackupOptions(options);
-  const clock = deps.clock ?? (() => new Date());
-  const session = deps.session ?? DEFAULT_SESSION;
-  const started = clock();
-  const t0 = performance.now();
+  const started = (deps.clock ?? (() => new Date()))();
   const id = newBackupId(started);
-  const keys = backupKeys(deps.databaseId, id);
-  const log = deps.logger;
+  const run: BackupRun = { id, keys: backupKeys(deps.databaseId, id), started, t0: performance.now() };
+  return runJob(jobReporting(deps), {
+    job: 'backup',
+    wrap: (m, cause) => new BackupError(`backup failed: ${redactString(m)}`, { cause }),
+    summary: (e) => (/^backup failed/.test(e.message) ? e.message : `backup failed: ${e.message}`),
+    details: (e) => ({ backupId: id, storage: deps.storage.url, server: deps.target.display, error: e.message }),
+  }, async () => backupOnce(deps, normalizeBackupOptions(options), run));
+}
+
+async function backupOnce(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: BackupRun): Promise<BackupManifest> {
+  const session = deps.session ?? DEFAULT_SESSION;
+  const written = { dump: false, manifest: false };
   let control: pg.Client | undefined;
   let tmp: string | undefined;
-  let uploadStarted = false;
-  let manifestStarted = false;
   try {
     const binDir = deps.binDir ?? findPgBinDir();
     // A separate session holds the lock and the exported snapshot for the whole dump.
     control = await connect(deps.target, session, 'pgops-backup-control');
     await acquireLock(control, deps.databaseId);
-    const sv = await control.query<{ num: string; text: string; size: string }>(
-      "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS text, pg_database_size(current_database()) AS size");
-    const serverNum = Number(sv.rows[0]?.num);
+    const server = await readServerFacts(control);
     const pgDump = await toolVersion(join(binDir, 'pg_dump'));
-    checkPgDumpVersion(pgDump, serverNum);
-
-    // Row counts are taken at backup start, in this REPEATABLE READ transaction; pg_dump imports
-    // its snapshot (--snapshot) while it stays open, so the counts match the dump exactly.
-    // No timeouts here: counting a large table takes as long as it takes, as pg_dump does.
-    await control.query('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; SET lock_timeout = 0');
-    await control.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const snap = await control.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
-    const snapshot = snap.rows[0]!.s;
-    const selected = (await listUserTables(control)).filter((t) => tableSelected(t, opts.tables, opts.excludeTables));
-    // Exact counts cost a scan of each table; they are what the restore test compares against.
-    const tables: TableCount[] = opts.schemaOnly
-      ? selected.map((t) => ({ schema: t.schema, name: t.name, rows: null }))
-      : await countRows(control, selected);
-    const migration = await lastMigration(control, deps.migrationsTable ?? { schema: 'public', table: 'pgmigrations' });
-
-    const progress = progressReporter(deps.onProgress);
-    const connectTimeoutSeconds = session.connectTimeoutMs / 1000;
-    let streamed: Streamed;
-    let format: BackupManifest['format'];
-    log.info(`backing up ${deps.target.display} to ${deps.storage.url}`, { backupId: id, key: keys.dump });
-    uploadStarted = true;
-    if (opts.jobs > 1) {
-      format = 'directory-tar';
-      tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-backup-'));
-      const outDir = join(tmp, 'dump');
-      const cmd = buildPgDumpCommand(deps.target, opts, { binDir, format: 'directory', outDir, jobs: opts.jobs, snapshot, connectTimeoutSeconds });
-      streamed = await streamDirectoryDump(cmd, outDir, deps.storage, keys.dump, progress);
-    } else {
-      format = 'custom';
-      const cmd = buildPgDumpCommand(deps.target, opts, { binDir, format: 'custom', snapshot, connectTimeoutSeconds });
-      // The database size bounds the compressed dump: S3 picks parts large enough from it.
-      streamed = await streamCustomDump(cmd, deps.storage, keys.dump, progress, Number(sv.rows[0]?.size ?? 0));
-    }
-
-    const completed = clock();
-    const manifest: BackupManifest = {
-      id,
-      database: deps.databaseId,
-      sourceDatabase: deps.target.database,
-      kind: 'logical',
-      format,
-      startedAt: started.toISOString(),
-      completedAt: completed.toISOString(),
-      durationMs: Math.round(performance.now() - t0),
-      bytes: streamed.bytes,
-      sha256: streamed.sha256,
-      serverVersion: sv.rows[0]?.text ?? majorOf(serverNum),
-      pgDumpVersion: pgDump.text,
-      options: opts,
-      migration,
-      key: keys.dump,
-      tables,
-    };
-    manifestStarted = true;
-    await deps.storage.putBytes(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
-    log.info(`backup ${id} complete`, { bytes: manifest.bytes, durationMs: manifest.durationMs, sha256: manifest.sha256 });
+    checkPgDumpVersion(pgDump, server.num);
+    const facts = await takeSnapshot(control, deps, opts);
+    deps.logger.info(`backing up ${deps.target.display} to ${deps.storage.url}`, { backupId: run.id, key: run.keys.dump });
+    written.dump = true;
+    if (opts.jobs > 1) tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-backup-'));
+    const dumped = await dumpToStorage(deps, opts, { binDir, snapshot: facts.snapshot, tmp, key: run.keys.dump, sizeHint: server.bytes, session });
+    const manifest = buildManifest(deps, opts, run, { server, pgDump: pgDump.text, facts, ...dumped });
+    written.manifest = true;
+    await deps.storage.putBytes(run.keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
+    deps.logger.info(`backup ${run.id} complete`, { bytes: manifest.bytes, durationMs: manifest.durationMs, sha256: manifest.sha256 });
     return manifest;
   } catch (err) {
-    // Nothing half-written may remain: a dump without a manifest is not a backup.
-    if (manifestStarted) await deps.storage.delete(keys.manifest).catch((e) => log.warn('could not remove the manifest', { key: keys.manifest, error: errorMessage(e) }));
-    if (uploadStarted) await deps.storage.delete(keys.dump).catch((e) => log.warn('could not remove the partial dump', { key: keys.dump, error: errorMessage(e) }));
-    const error = err instanceof PgopsError ? err : new BackupError(`backup failed: ${redactString(errorMessage(err))}`, { cause: err });
-    if (!(error instanceof ConfigError)) {
-      log.error(`backup ${id} failed: ${error.message}`);
-      await sendAlert(deps, {
-        severity: error instanceof BackupLockedError ? 'warning' : 'critical',
-        job: 'backup',
-        summary: (/^backup failed/.test(error.message) ? error.message : `backup failed: ${error.message}`).slice(0, 300),
-        details: { backupId: id, storage: deps.storage.url, server: deps.target.display, error: error.message },
-      });
-      error.alertSent = true;
-    }
-    throw error;
+    await removePartialBackup(deps, run.keys, written);
+    throw err;
   } finally {
     // Ending the session ends the snapshot transaction and releases the lock.
     await control?.end().catch(() => {});
     if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+async function readServerFacts(control: pg.Client): Promise<ServerFacts> {
+  const sv = await control.query<{ num: string; text: string; size: string }>(
+    "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS text, pg_database_size(current_database()) AS size");
+  const num = Number(sv.rows[0]?.num);
+  return { num, text: sv.rows[0]?.text ?? majorOf(num), bytes: Number(sv.rows[0]?.size ?? 0) };
+}
+
+/**
+ * Row counts are taken at backup start, in this REPEATABLE READ transaction; pg_dump imports its
+ * snapshot (--snapshot) while it stays open, so the counts match the dump exactly.
+ */
+async function takeSnapshot(control: pg.Client, deps: BackupJobDeps, opts: NormalizedBackupOptions): Promise<SnapshotFacts> {
+  // No timeouts here: counting a large table takes as long as it takes, as pg_dump does.
+  await control.query('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; SET lock_timeout = 0');
+  await control.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const snap = await control.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
+  const selected = (await listUserTables(control)).filter((t) => tableSelected(t, opts.tables, opts.excludeTables));
+  // Exact counts cost a scan of each table; they are what the restore test compares against.
+  const tables: TableCount[] = opts.schemaOnly
+    ? selected.map((t) => ({ schema: t.schema, name: t.name, rows: null }))
+    : await countRows(control, selected);
+  const migration = await lastMigration(control, deps.migrationsTable ?? { schema: 'public', table: 'pgmigrations' });
+  return { snapshot: snap.rows[0]!.s, tables, migration };
+}
+
+interface DumpContext {
+  binDir: string;
+  snapshot: string;
+  /** A local scratch directory: only for the directory format (--jobs). */
+  tmp?: string;
+  key: string;
+  sizeHint: number;
+  session: DbSessionOptions;
+}
+
+async function dumpToStorage(deps: BackupJobDeps, opts: NormalizedBackupOptions, ctx: DumpContext): Promise<Streamed & { format: BackupManifest['format'] }> {
+  const progress = progressReporter(deps.onProgress);
+  const connectTimeoutSeconds = ctx.session.connectTimeoutMs / 1000;
+  if (ctx.tmp) {
+    const outDir = join(ctx.tmp, 'dump');
+    const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'directory', outDir, jobs: opts.jobs, snapshot: ctx.snapshot, connectTimeoutSeconds });
+    return { format: 'directory-tar', ...(await streamDirectoryDump(cmd, outDir, deps.storage, ctx.key, progress)) };
+  }
+  const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'custom', snapshot: ctx.snapshot, connectTimeoutSeconds });
+  return { format: 'custom', ...(await streamCustomDump(cmd, deps.storage, ctx.key, progress, ctx.sizeHint)) };
+}
+
+function buildManifest(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: BackupRun, d: { server: ServerFacts; pgDump: string; facts: SnapshotFacts; format: BackupManifest['format'] } & Streamed): BackupManifest {
+  const completed = (deps.clock ?? (() => new Date()))();
+  return {
+    id: run.id,
+    database: deps.databaseId,
+    sourceDatabase: deps.target.database,
+    kind: 'logical',
+    format: d.format,
+    startedAt: run.started.toISOString(),
+    completedAt: completed.toISOString(),
+    durationMs: Math.round(performance.now() - run.t0),
+    bytes: d.bytes,
+    sha256: d.sha256,
+    serverVersion: d.server.text,
+    pgDumpVersion: d.pgDump,
+    options: opts,
+    migration: d.facts.migration,
+    key: run.keys.dump,
+    tables: d.facts.tables,
+  };
+}
+
+/** Nothing half-written may remain: a dump without a manifest is not a backup. */
+async function removePartialBackup(deps: BackupJobDeps, keys: BackupRun['keys'], written: { dump: boolean; manifest: boolean }): Promise<void> {
+  const log = deps.logger;
+  if (written.manifest) await deps.storage.delete(keys.manifest).catch((e) => log.warn('could not remove the manifest', { key: keys.manifest, error: errorMessage(e) }));
+  if (written.dump) await deps.storage.delete(keys.dump).catch((e) => log.warn('could not remove the partial dump', { key: keys.dump, error: errorMessage(e) }));
 }

@@ -1,7 +1,7 @@
 // Creating, inspecting and dropping the databases a restore or restore test writes into.
 import type pg from 'pg';
 import { identifier } from '../config.ts';
-import { connect, quoteIdent, withDatabase, type DbSessionOptions, type DbTarget } from '../db.ts';
+import { quoteIdent, withClient, withDatabase, type DbSessionOptions, type DbTarget } from '../db.ts';
 import { UsageError } from '../errors.ts';
 import { countUserRelations } from './tables.ts';
 
@@ -18,14 +18,8 @@ export function maintenanceTarget(target: DbTarget, subject: string): DbTarget {
   return target.database === subject ? withDatabase(target, target.database === 'postgres' ? 'template1' : 'postgres') : target;
 }
 
-export async function withConnection<T>(target: DbTarget, session: DbSessionOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = await connect(target, session, 'pgops-restore');
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+/** The sessions of the restore (and restore-test) job name themselves in pg_stat_activity. */
+export const RESTORE_CLIENT = { applicationName: 'pgops-restore' } as const;
 
 export async function databaseExists(client: pg.Client, name: string): Promise<boolean> {
   const r = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
@@ -33,7 +27,7 @@ export async function databaseExists(client: pg.Client, name: string): Promise<b
 }
 
 export async function isDatabaseEmpty(target: DbTarget, session: DbSessionOptions, name: string): Promise<boolean> {
-  return withConnection(withDatabase(target, name), session, async (c) => (await countUserRelations(c)) === 0);
+  return withClient(withDatabase(target, name), session, async (c) => (await countUserRelations(c)) === 0, RESTORE_CLIENT);
 }
 
 /** From template0, so nothing added to template1 collides with the dump's objects. */

@@ -1,13 +1,15 @@
 // What the backup, verify and restore jobs need and take: their dependencies (nothing is read
 // from the environment), the backup options with their defaults, and progress reporting.
-import type { Alert, Alerter } from '../alerts/alerter.ts';
+import type { Alerter } from '../alerts/alerter.ts';
 import type { NormalizedBackupOptions } from '../catalog/manifest.ts';
 import type { DbSessionOptions, DbTarget } from '../db.ts';
-import { UsageError, errorMessage } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { JobReporting } from '../run-job.ts';
 import type { Storage } from '../storage/types.ts';
 
-export interface Progress {
+/** Bytes moved so far by a backup, verify or restore (the CLI draws it; bin/render/progress.ts). */
+export interface TransferProgress {
   bytes: number;
   elapsedMs: number;
 }
@@ -22,9 +24,9 @@ export interface BackupJobDeps {
   databaseId: string;
   environment: string;
   clock?: () => Date;
-  /** Where pg_dump / pg_restore live (the runtime resolves it from PGOPS_PG_BINDIR); default: looked for. */
+  /** Where pg_dump / pg_restore live (the runtime resolves it once from the settings); default: looked for. */
   binDir?: string;
-  onProgress?: (p: Progress) => void;
+  onProgress?: (p: TransferProgress) => void;
   session?: DbSessionOptions;
   /** Parent of temporary files and directories (a Fargate task's ephemeral volume); default os.tmpdir(). */
   tmpDir?: string;
@@ -57,7 +59,7 @@ export function normalizeBackupOptions(o: BackupOptions): NormalizedBackupOption
 }
 
 /** Calls `onProgress` at most every `intervalMs`, plus once at the end. */
-export function progressReporter(onProgress: ((p: Progress) => void) | undefined, intervalMs = 500): { update(bytes: number): void; done(bytes: number): void } {
+export function progressReporter(onProgress: ((p: TransferProgress) => void) | undefined, intervalMs = 500): { update(bytes: number): void; done(bytes: number): void } {
   const start = performance.now();
   let last = start;
   const report = (bytes: number) => {
@@ -77,11 +79,7 @@ export function progressReporter(onProgress: ((p: Progress) => void) | undefined
   };
 }
 
-/** Sending an alert never fails a job: a broken destination is only logged. */
-export async function sendAlert(deps: Pick<BackupJobDeps, 'alerter' | 'logger' | 'databaseId' | 'environment'>, alert: Omit<Alert, 'database' | 'environment'>): Promise<void> {
-  try {
-    await deps.alerter.send({ ...alert, database: deps.databaseId, environment: deps.environment });
-  } catch (err) {
-    deps.logger.error('could not send alert', { error: errorMessage(err) });
-  }
+/** Where a backup, verify or restore job reports its failure (run-job.ts). */
+export function jobReporting(deps: Pick<BackupJobDeps, 'alerter' | 'logger' | 'databaseId' | 'environment'>): JobReporting {
+  return { alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment };
 }

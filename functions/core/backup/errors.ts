@@ -1,18 +1,22 @@
 // Errors of the backup, verify and restore jobs. All exit 1 (the operation failed) unless they
 // extend ConfigError/UsageError; each keeps its original error as `cause`.
-import { PgopsError } from '../errors.ts';
+import { PgopsError, type AlertLevel } from '../errors.ts';
 
 /** The backup did not complete: no manifest was written and the partial dump was removed. */
 export class BackupError extends PgopsError {}
 
-/** Another backup of the same database holds the lock. */
-export class BackupLockedError extends BackupError {}
+/** Another backup of the same database holds the lock: worth a look, not a page at night. */
+export class BackupLockedError extends BackupError {
+  override readonly alert: AlertLevel = 'warning';
+}
 
 /** The pg_dump binary is older than the server: its dumps could be incomplete. */
 export class PgDumpVersionError extends BackupError {}
 
-/** No such backup (or no backup at all) in the storage. */
-export class BackupNotFoundError extends PgopsError {}
+/** No such backup (or no backup at all) in the storage: an answer to the operator, not an incident. */
+export class BackupNotFoundError extends PgopsError {
+  override readonly alert: AlertLevel = null;
+}
 
 /** The stored backup does not match its manifest, cannot be read to its end, or failed its restore test. */
 export class VerifyError extends PgopsError {
@@ -30,5 +34,7 @@ export class VerifyError extends PgopsError {
 /** The restore failed (the target was left as before, or a database we created was dropped again). */
 export class RestoreError extends PgopsError {}
 
-/** The restore was refused before touching anything (target exists, is not empty, ...). */
-export class RestoreRefusedError extends RestoreError {}
+/** The restore was refused before touching anything (target exists, is not empty, ...): an answer, not an incident. */
+export class RestoreRefusedError extends RestoreError {
+  override readonly alert: AlertLevel = null;
+}

@@ -5,15 +5,17 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_SESSION } from '../db.ts';
+import { DEFAULT_SESSION, withClient, type DbSessionOptions } from '../db.ts';
 import { findPgBinDir } from '../pgtools/binaries.ts';
-import { ConfigError, PgopsError, UsageError, errorMessage } from '../errors.ts';
+import { UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
-import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, isDatabaseEmpty, maintenanceTarget, withConnection } from './databases.ts';
-import { readStoredObject, tarExtractSink } from './archive.ts';
+import { runJob } from '../run-job.ts';
+import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, isDatabaseEmpty, maintenanceTarget, RESTORE_CLIENT } from './databases.ts';
+import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
 import { resolveBackup } from '../catalog/catalog.ts';
-import { BackupNotFoundError, RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
-import { progressReporter, sendAlert, type BackupJobDeps } from './deps.ts';
+import { RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
+import { jobReporting, progressReporter, type BackupJobDeps } from './deps.ts';
+import type { BackupManifest } from '../catalog/manifest.ts';
 import { buildPgRestoreCommand, describeExit, exitOk, runTool } from '../pgtools/tools.ts';
 
 export interface RestoreOptions {
@@ -82,100 +84,120 @@ function checkOptions(o: RestoreOptions): void {
 }
 
 export async function runRestore(deps: BackupJobDeps, ref: string, options: RestoreOptions = {}): Promise<RestoreResult> {
-  const log = deps.logger;
-  const session = deps.session ?? DEFAULT_SESSION;
   const t0 = performance.now();
   let backupId = ref;
-  let targetDb = options.targetDb ?? deps.target.database;
-  let tmp: string | undefined;
-  let created = false;
-  try {
+  const targetDb = options.targetDb ?? deps.target.database;
+  return runJob(jobReporting(deps), {
+    job: 'restore',
+    silent: options.dryRun,
+    wrap: (m, cause) => new RestoreError(`restore of backup ${backupId} failed: ${redactString(m)}`, { cause }),
+    details: () => ({ backupId, targetDb, storage: deps.storage.url, server: deps.target.display }),
+  }, async () => {
     checkOptions(options);
-    if (options.targetDb !== undefined) targetDb = checkDatabaseName(options.targetDb);
-    const manifest = await resolveBackup(deps.storage, deps.databaseId, ref, log);
+    if (options.targetDb !== undefined) checkDatabaseName(options.targetDb);
+    const manifest = await resolveBackup(deps.storage, deps.databaseId, ref, deps.logger);
     backupId = manifest.id;
+    return restoreManifest(deps, manifest, { ...options, targetDb }, t0);
+  });
+}
+
+interface Fetched {
+  format: 'custom' | 'directory';
+  /** The dump file or directory on local disk. */
+  input: string;
+  read: ReadResult;
+}
+
+async function restoreManifest(deps: BackupJobDeps, manifest: BackupManifest, options: RestoreOptions & { targetDb: string }, t0: number): Promise<RestoreResult> {
+  const session = deps.session ?? DEFAULT_SESSION;
+  const targetDb = options.targetDb;
+  const tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-restore-'));
+  try {
     const binDir = deps.binDir ?? findPgBinDir();
-    const progress = progressReporter(deps.onProgress);
-
     // 1. Fetch and check, before anything touches the target.
-    tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-restore-'));
-    const input = join(tmp, 'dump');
-    const format = manifest.format === 'custom' ? 'custom' : 'directory';
-    log.info(`fetching backup ${manifest.id}`, { key: manifest.key, bytes: manifest.bytes });
-    const sink = format === 'custom' ? createWriteStream(input, { mode: 0o600 }) : await tarExtractSink(input);
-    const read = await readStoredObject(deps.storage, manifest.key, sink, (b) => progress.update(b)).catch((err: unknown) => {
-      throw new RestoreError(`could not fetch backup ${manifest.id} from ${deps.storage.url}: ${redactString(errorMessage(err))}`, { cause: err });
-    });
-    progress.done(read.bytes);
-    const problems: string[] = [];
-    if (read.bytes !== manifest.bytes) problems.push(`size: the stored object has ${read.bytes} bytes, the manifest says ${manifest.bytes}`);
-    if (read.sha256 !== manifest.sha256) problems.push(`sha256: the stored object hashes to ${read.sha256}, the manifest says ${manifest.sha256}`);
-    if (problems.length > 0) {
-      throw new VerifyError(`refusing to restore backup ${manifest.id}: it does not match its manifest (${problems.join('; ')})`, problems);
-    }
-
-    const connectTimeoutSeconds = session.connectTimeoutMs / 1000;
-    const listing = await runTool(buildPgRestoreCommand(deps.target, { binDir, format, input, list: true, tables: options.tables }));
+    const fetched = await fetchAndCheck(deps, manifest, tmp);
+    const listing = await runTool(buildPgRestoreCommand(deps.target, { binDir, format: fetched.format, input: fetched.input, list: true, tables: options.tables }));
     if (!exitOk(listing)) throw new RestoreError(`backup ${manifest.id} cannot be read: ${describeExit('pg_restore', listing)}`);
     const summary = parseRestoreList(listing.stdout);
-
     // 2. The target: --create only for a new database; an existing one must be empty unless --clean.
-    await withConnection(maintenanceTarget(deps.target, targetDb), session, async (c) => {
-      const exists = await databaseExists(c, targetDb);
-      if (options.create && exists) throw new RestoreRefusedError(`database "${targetDb}" already exists: restore without --create (with --clean to replace its contents), or pick another --target-db`);
-      if (!options.create && !exists) throw new RestoreRefusedError(`database "${targetDb}" does not exist: add --create to create it`);
-    });
-    if (!options.create && !options.clean && !(await isDatabaseEmpty(deps.target, session, targetDb))) {
-      throw new RestoreRefusedError(`database "${targetDb}" is not empty: add --clean to drop and recreate the backup's objects, or restore into a new database with --target-db NAME --create`);
-    }
-
-    const steps = [
-      `checked backup ${manifest.id} (${read.bytes} bytes, sha256 ${read.sha256})`,
-      ...(options.create ? [`create database ${targetDb}`] : []),
-      `pg_restore into ${targetDb}: ${summary.tables.length} table(s)${options.clean ? ', dropping existing objects first' : ''}${(options.jobs ?? 1) > 1 ? `, ${options.jobs} jobs` : ', in one transaction'}`,
-    ];
+    await checkTarget(deps, session, options);
+    const steps = planSteps(manifest, fetched.read, summary, options);
     if (options.dryRun) {
-      log.info(`dry run: nothing changed; the plan:\n  ${steps.join('\n  ')}`, { entries: summary.entries });
+      deps.logger.info(`dry run: nothing changed; the plan:\n  ${steps.join('\n  ')}`, { entries: summary.entries });
       return { backupId: manifest.id, targetDb, durationMs: Math.round(performance.now() - t0), tables: summary.tables.length, dryRun: true, created: false, plan: { ...summary, steps } };
     }
-
     // 3. Restore.
-    if (options.create) {
-      await withConnection(maintenanceTarget(deps.target, targetDb), session, (c) => createDatabase(c, targetDb));
-      created = true;
-    }
-    log.info(`restoring backup ${manifest.id} into ${targetDb}`, { tables: summary.tables.length, jobs: options.jobs ?? 1 });
+    const created = await restoreInto(deps, session, manifest, { ...fetched, binDir, tables: summary.tables.length }, options);
+    const durationMs = Math.round(performance.now() - t0);
+    deps.logger.info(`restored backup ${manifest.id} into ${targetDb}`, { tables: summary.tables.length, durationMs });
+    return { backupId: manifest.id, targetDb, durationMs, tables: summary.tables.length, dryRun: false, created };
+  } finally {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** Fetch the dump to local disk while re-computing its SHA-256; refuse it if it does not match its manifest. */
+async function fetchAndCheck(deps: BackupJobDeps, manifest: BackupManifest, tmp: string): Promise<Fetched> {
+  const progress = progressReporter(deps.onProgress);
+  const input = join(tmp, 'dump');
+  const format = manifest.format === 'custom' ? 'custom' : 'directory';
+  deps.logger.info(`fetching backup ${manifest.id}`, { key: manifest.key, bytes: manifest.bytes });
+  const sink = format === 'custom' ? createWriteStream(input, { mode: 0o600 }) : await tarExtractSink(input);
+  const read = await readStoredObject(deps.storage, manifest.key, sink, (b) => progress.update(b)).catch((err: unknown) => {
+    throw new RestoreError(`could not fetch backup ${manifest.id} from ${deps.storage.url}: ${redactString(errorMessage(err))}`, { cause: err });
+  });
+  progress.done(read.bytes);
+  const problems: string[] = [];
+  if (read.bytes !== manifest.bytes) problems.push(`size: the stored object has ${read.bytes} bytes, the manifest says ${manifest.bytes}`);
+  if (read.sha256 !== manifest.sha256) problems.push(`sha256: the stored object hashes to ${read.sha256}, the manifest says ${manifest.sha256}`);
+  if (problems.length > 0) {
+    throw new VerifyError(`refusing to restore backup ${manifest.id}: it does not match its manifest (${problems.join('; ')})`, problems);
+  }
+  return { format, input, read };
+}
+
+async function checkTarget(deps: BackupJobDeps, session: DbSessionOptions, options: RestoreOptions & { targetDb: string }): Promise<void> {
+  const { targetDb } = options;
+  await withClient(maintenanceTarget(deps.target, targetDb), session, async (c) => {
+    const exists = await databaseExists(c, targetDb);
+    if (options.create && exists) throw new RestoreRefusedError(`database "${targetDb}" already exists: restore without --create (with --clean to replace its contents), or pick another --target-db`);
+    if (!options.create && !exists) throw new RestoreRefusedError(`database "${targetDb}" does not exist: add --create to create it`);
+  }, RESTORE_CLIENT);
+  if (!options.create && !options.clean && !(await isDatabaseEmpty(deps.target, session, targetDb))) {
+    throw new RestoreRefusedError(`database "${targetDb}" is not empty: add --clean to drop and recreate the backup's objects, or restore into a new database with --target-db NAME --create`);
+  }
+}
+
+function planSteps(manifest: BackupManifest, read: ReadResult, summary: Omit<RestorePlan, 'steps'>, options: RestoreOptions & { targetDb: string }): string[] {
+  return [
+    `checked backup ${manifest.id} (${read.bytes} bytes, sha256 ${read.sha256})`,
+    ...(options.create ? [`create database ${options.targetDb}`] : []),
+    `pg_restore into ${options.targetDb}: ${summary.tables.length} table(s)${options.clean ? ', dropping existing objects first' : ''}${(options.jobs ?? 1) > 1 ? `, ${options.jobs} jobs` : ', in one transaction'}`,
+  ];
+}
+
+/** pg_restore into the target (created first with --create, and dropped again if the restore fails). Returns whether it was created. */
+async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manifest: BackupManifest, dump: Omit<Fetched, 'read'> & { binDir: string; tables: number }, options: RestoreOptions & { targetDb: string }): Promise<boolean> {
+  const { targetDb } = options;
+  const maintenance = maintenanceTarget(deps.target, targetDb);
+  if (options.create) await withClient(maintenance, session, (c) => createDatabase(c, targetDb), RESTORE_CLIENT);
+  try {
+    deps.logger.info(`restoring backup ${manifest.id} into ${targetDb}`, { tables: dump.tables, jobs: options.jobs ?? 1 });
     const restored = await runTool(buildPgRestoreCommand(deps.target, {
-      binDir, format, input, database: targetDb,
+      binDir: dump.binDir, format: dump.format, input: dump.input, database: targetDb,
       clean: options.clean, noOwner: options.noOwner, tables: options.tables, jobs: options.jobs,
       // One transaction: a failure leaves the target as it was (not possible with parallel jobs).
       singleTransaction: true,
-      connectTimeoutSeconds,
+      connectTimeoutSeconds: session.connectTimeoutMs / 1000,
     }));
     if (!exitOk(restored)) throw new RestoreError(`restoring backup ${manifest.id} into ${targetDb} failed: ${describeExit('pg_restore', restored)}`);
-    const durationMs = Math.round(performance.now() - t0);
-    log.info(`restored backup ${manifest.id} into ${targetDb}`, { tables: summary.tables.length, durationMs });
-    return { backupId: manifest.id, targetDb, durationMs, tables: summary.tables.length, dryRun: false, created };
+    return !!options.create;
   } catch (err) {
-    if (created) {
-      await withConnection(maintenanceTarget(deps.target, targetDb), session, (c) => dropDatabase(c, targetDb))
-        .then(() => log.info(`dropped database ${targetDb} again (it was created for this restore)`))
-        .catch((e) => log.warn(`could not drop database ${targetDb} created for this restore`, { error: errorMessage(e) }));
+    if (options.create) {
+      await withClient(maintenance, session, (c) => dropDatabase(c, targetDb), RESTORE_CLIENT)
+        .then(() => deps.logger.info(`dropped database ${targetDb} again (it was created for this restore)`))
+        .catch((e) => deps.logger.warn(`could not drop database ${targetDb} created for this restore`, { error: errorMessage(e) }));
     }
-    const error = err instanceof PgopsError ? err : new RestoreError(`restore of backup ${backupId} failed: ${redactString(errorMessage(err))}`, { cause: err });
-    // Refusals and usage errors are answers to the operator, not incidents.
-    if (!(error instanceof ConfigError || error instanceof RestoreRefusedError || error instanceof BackupNotFoundError)) {
-      log.error(error.message);
-      await sendAlert(deps, {
-        severity: 'critical',
-        job: 'restore',
-        summary: error.message.slice(0, 300),
-        details: { backupId, targetDb, storage: deps.storage.url, server: deps.target.display },
-      });
-      error.alertSent = true;
-    }
-    throw error;
-  } finally {
-    if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw err;
   }
 }

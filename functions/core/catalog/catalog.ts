@@ -1,49 +1,162 @@
-// The backups in a storage: read from manifests only (a dump without its manifest is an
-// unfinished or failed backup, never a backup).
+// The one place that decides what a backup is (DESIGN.md "Backups and storage layout"): a folder
+// with a manifest that passes the schema. List, restore, verify, health and retention all read
+// storage through here; a rejected manifest is reported, never counted, and never deleted here.
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Storage } from '../storage/types.ts';
+import type { Storage, StoredObject } from '../storage/types.ts';
 import { BackupNotFoundError } from '../backup/errors.ts';
-import { backupKeys, isBackupId, logicalPrefix } from './layout.ts';
+import { backupKeys, isBackupId, logicalPrefix, parseLogicalKey } from './layout.ts';
 import { parseManifest, type BackupManifest } from './manifest.ts';
+import { parseRestoreTest, type RestoreTestRecord } from './restore-test.ts';
 
-async function readManifest(storage: Storage, key: string, logger?: Logger): Promise<BackupManifest | undefined> {
-  const raw = await storage.getBytes(key);
-  if (raw === undefined) return undefined;
-  const parsed = parseManifest(raw.toString('utf8'));
-  if ('manifest' in parsed) return parsed.manifest;
-  logger?.warn(`ignoring invalid manifest ${key}`, { problem: parsed.problem.slice(0, 300) });
-  return undefined;
+export type { RestoreTestRecord } from './restore-test.ts';
+
+/** Manifests and restore-test records are read a few at a time: fast on S3 without hundreds of requests at once. */
+const READ_BATCH = 8;
+
+/** What a backup holds (DESIGN.md): only a `full` backup is a backup of the whole database. */
+export type BackupContent = 'full' | 'schema-only' | 'data-only' | 'partial';
+
+/** Every object of one backup id's folder. */
+export interface BackupFolder {
+  id: string;
+  /** In key order; the manifest among them. */
+  objects: StoredObject[];
 }
 
-/** Every backup of `databaseId`, newest first. */
-export async function listBackups(storage: Storage, databaseId: string, logger?: Logger): Promise<BackupManifest[]> {
-  const prefix = logicalPrefix(databaseId);
-  const keys = (await storage.list(prefix))
-    .map((o) => o.key)
-    .filter((k) => {
-      const rest = k.slice(prefix.length).split('/');
-      return rest.length === 2 && rest[1] === 'manifest.json' && isBackupId(rest[0]!);
-    });
-  const out: BackupManifest[] = [];
-  // A few at a time: fast on S3 without opening hundreds of requests at once.
-  for (let i = 0; i < keys.length; i += 8) {
-    const batch = await Promise.all(keys.slice(i, i + 8).map((k) => readManifest(storage, k, logger)));
-    for (const m of batch) if (m) out.push(m);
+export interface ValidBackup extends BackupFolder {
+  manifest: BackupManifest;
+}
+
+/** A manifest the catalog rejects: reported so a human can look at it; never a backup, never deleted automatically. */
+export interface InvalidBackup extends BackupFolder {
+  manifestKey: string;
+  problem: string;
+}
+
+/** A backup folder without a manifest: an unfinished, failed or half-deleted backup. */
+export interface OrphanFolder extends BackupFolder {
+  bytes: number;
+  /** The newest object's time. */
+  lastModified: Date;
+}
+
+export interface CatalogScan {
+  /** Newest first (by id, which sorts by time). */
+  backups: ValidBackup[];
+  /** Newest first. */
+  invalid: InvalidBackup[];
+  /** Newest first. */
+  orphans: OrphanFolder[];
+}
+
+type ManifestRead = { manifest: BackupManifest } | { problem: string } | { absent: true };
+
+const newestIdFirst = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+/** The catalog's rule for a manifest: the schema, and the folder it sits in. */
+async function readManifest(storage: Storage, databaseId: string, id: string): Promise<ManifestRead> {
+  const raw = await storage.getBytes(backupKeys(databaseId, id).manifest);
+  if (raw === undefined) return { absent: true };
+  const parsed = parseManifest(raw.toString('utf8'));
+  if ('problem' in parsed) return { problem: parsed.problem.slice(0, 300) };
+  if (parsed.manifest.id !== id) return { problem: `id "${parsed.manifest.id}" does not match its folder ${id}` };
+  return parsed;
+}
+
+async function inBatches<T, R>(items: readonly T[], read: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += READ_BATCH) out.push(...await Promise.all(items.slice(i, i + READ_BATCH).map(read)));
+  return out;
+}
+
+/** The objects below a database's logical folder, grouped by backup id; anything else there is not ours. */
+async function listFolders(storage: Storage, databaseId: string): Promise<BackupFolder[]> {
+  const folders = new Map<string, StoredObject[]>();
+  for (const o of await storage.list(logicalPrefix(databaseId))) {
+    const parsed = parseLogicalKey(databaseId, o.key);
+    if (!parsed) continue;
+    const objects = folders.get(parsed.id);
+    if (objects) objects.push(o);
+    else folders.set(parsed.id, [o]);
   }
-  return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  return [...folders].map(([id, objects]) => ({ id, objects }));
+}
+
+function orphanOf(folder: BackupFolder): OrphanFolder {
+  const newest = Math.max(...folder.objects.map((o) => o.lastModified.getTime()));
+  return { ...folder, bytes: folder.objects.reduce((sum, o) => sum + o.size, 0), lastModified: new Date(newest) };
+}
+
+/**
+ * One listing of a database's backups, classified: valid backups, rejected manifests (with the
+ * reason) and folders without a manifest. A manifest deleted between the listing and its read
+ * belongs to none of them.
+ */
+export async function scanBackups(storage: Storage, databaseId: string, logger?: Logger): Promise<CatalogScan> {
+  const folders = await listFolders(storage, databaseId);
+  const scan: CatalogScan = { backups: [], invalid: [], orphans: [] };
+  const withManifest: BackupFolder[] = [];
+  for (const folder of folders) {
+    const manifestKey = backupKeys(databaseId, folder.id).manifest;
+    if (folder.objects.some((o) => o.key === manifestKey)) withManifest.push(folder);
+    else scan.orphans.push(orphanOf(folder));
+  }
+  const reads = await inBatches(withManifest, (folder) => readManifest(storage, databaseId, folder.id));
+  withManifest.forEach((folder, i) => {
+    const read = reads[i]!;
+    if ('manifest' in read) scan.backups.push({ ...folder, manifest: read.manifest });
+    else if ('problem' in read) scan.invalid.push({ ...folder, manifestKey: backupKeys(databaseId, folder.id).manifest, problem: read.problem });
+  });
+  for (const bad of scan.invalid) logger?.warn(`invalid manifest ${bad.manifestKey}: not counted as a backup`, { problem: bad.problem });
+  for (const list of [scan.backups, scan.invalid, scan.orphans]) list.sort(newestIdFirst);
+  return scan;
+}
+
+/** Every valid backup of `databaseId`, newest first (full and partial alike; see backupContent). */
+export async function listBackups(storage: Storage, databaseId: string, logger?: Logger): Promise<BackupManifest[]> {
+  return (await scanBackups(storage, databaseId, logger)).backups.map((b) => b.manifest);
 }
 
 /** `latest` or a backup id -> its manifest; a clear exit-1 error when there is none. */
 export async function resolveBackup(storage: Storage, databaseId: string, ref: string, logger?: Logger): Promise<BackupManifest> {
   if (ref === 'latest') {
-    const all = await listBackups(storage, databaseId, logger);
-    const latest = all[0];
+    const latest = (await listBackups(storage, databaseId, logger))[0];
     if (!latest) throw new BackupNotFoundError(`no backup of database "${databaseId}" in ${storage.url}`);
     return latest;
   }
   if (!isBackupId(ref)) throw new UsageError(`"${ref}" is not a backup id (like 20261122T020000Z-3fa2) or "latest"`);
-  const m = await readManifest(storage, backupKeys(databaseId, ref).manifest, logger);
-  if (!m) throw new BackupNotFoundError(`backup ${ref} of database "${databaseId}" not found in ${storage.url} (pgops backups list shows what exists)`);
-  return m;
+  const read = await readManifest(storage, databaseId, ref);
+  if ('problem' in read) logger?.warn(`ignoring invalid manifest ${backupKeys(databaseId, ref).manifest}`, { problem: read.problem });
+  if (!('manifest' in read)) throw new BackupNotFoundError(`backup ${ref} of database "${databaseId}" not found in ${storage.url} (pgops backups list shows what exists)`);
+  return read.manifest;
+}
+
+/** What a backup holds, from the options it ran with: anything filtered is not a backup of the whole database. */
+export function backupContent(m: BackupManifest): BackupContent {
+  if (m.options.schemaOnly) return 'schema-only';
+  if (m.options.dataOnly) return 'data-only';
+  if (m.options.tables.length > 0 || m.options.excludeTables.length > 0) return 'partial';
+  return 'full';
+}
+
+/** A full backup holds the whole database: only those count as "the newest backup" or as a size reference. */
+export function isFullBackup(m: BackupManifest): boolean {
+  return backupContent(m) === 'full';
+}
+
+/** The restore test recorded beside a backup, or undefined when there is none or it proves nothing. */
+export async function readRestoreTest(storage: Storage, databaseId: string, backupId: string): Promise<RestoreTestRecord | undefined> {
+  const raw = await storage.getBytes(backupKeys(databaseId, backupId).restoreTest);
+  return raw === undefined ? undefined : parseRestoreTest(backupId, raw.toString('utf8'));
+}
+
+/** The restore tests recorded beside the given (valid) backups, newest backup first, at most `limit` read. */
+export async function restoreTestsOf(storage: Storage, databaseId: string, backups: readonly BackupFolder[], limit: number): Promise<RestoreTestRecord[]> {
+  const tested = [...backups]
+    .sort(newestIdFirst)
+    .filter((b) => b.objects.some((o) => o.key === backupKeys(databaseId, b.id).restoreTest))
+    .slice(0, limit);
+  const records = await inBatches(tested, (b) => readRestoreTest(storage, databaseId, b.id));
+  return records.filter((r): r is RestoreTestRecord => r !== undefined);
 }

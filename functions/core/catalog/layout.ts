@@ -33,13 +33,17 @@ export function backupKeys(databaseId: string, id: string): { dir: string; dump:
   return { dir, dump: `${dir}dump`, manifest: `${dir}manifest.json`, restoreTest: `${dir}restore-test.json` };
 }
 
-/** `<database>/logical/<backupId>/...`: the pieces of a key below a database's logical folder, or undefined. */
+/**
+ * `<database>/logical/<backupId>/<file>`: the backup id and the path below its folder (`dump`,
+ * `manifest.json`, or deeper), or undefined for anything that is not inside a backup's folder.
+ */
 export function parseLogicalKey(databaseId: string, key: string): { id: string; file: string } | undefined {
   const prefix = logicalPrefix(databaseId);
   if (!key.startsWith(prefix)) return undefined;
-  const rest = key.slice(prefix.length).split('/');
-  if (rest.length !== 2 || !isBackupId(rest[0]!)) return undefined;
-  return { id: rest[0]!, file: rest[1]! };
+  const [id = '', ...rest] = key.slice(prefix.length).split('/');
+  const file = rest.join('/');
+  if (!isBackupId(id) || file === '') return undefined;
+  return { id, file };
 }
 
 /** 20261122T020000Z-3fa2 -> 2026-11-22T02:00:00Z. */

@@ -6,6 +6,7 @@ import type { Alerter } from '../alerts/alerter.ts';
 import type { FileConfig } from '../config.ts';
 import { withClient, type DbSessionOptions, type DbTarget } from '../db.ts';
 import { ConfigError, PgopsError, errorMessage } from '../errors.ts';
+import { runJob } from '../run-job.ts';
 import type { Logger } from '../logger.ts';
 import { redactString } from '../redact.ts';
 import type { Storage } from '../storage/types.ts';
@@ -62,48 +63,52 @@ const pastDeadline = (deadline?: number) => deadline !== undefined && Date.now()
 
 export async function runCleanup(deps: CleanupDeps, request: CleanupRequest = {}): Promise<CleanupResult> {
   const dryRun = request.dryRun ?? false;
-  const started = performance.now();
-  const log = deps.logger;
-  const { cleanup, retention } = deps.config;
-  const opts = { dryRun, deadline: deps.deadline, logger: log };
   const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, durationMs: 0 };
+  const started = performance.now();
+  return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
+    job: 'cleanup',
+    silent: dryRun,
+    wrap: (m, cause) => new CleanupError(`cleanup failed: ${redactString(m)}`, result, { cause }),
+    details: (e) => (e instanceof CleanupError ? { rows: e.result.rows, backups: { deleted: e.result.backups.deleted, skipped: e.result.backups.skipped } } : { error: e.message }),
+  }, async () => {
+    try {
+      return await cleanupOnce(deps, result);
+    } finally {
+      result.durationMs = Math.round(performance.now() - started);
+    }
+  });
+}
+
+/** The parts of one run, in order; fills `result` as it goes and throws naming every failed part. */
+async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<CleanupResult> {
+  const { dryRun } = result;
+  const { cleanup } = deps.config;
+  const opts = { dryRun, deadline: deps.deadline, logger: deps.logger };
   const failures: string[] = [];
-  try {
-    await withClient(deps.target, deps.session, async (client) => {
-      // Every name is checked before any DELETE (and before retention touches storage).
-      const rules = await resolveRules(client, cleanup.rules, { dryRun });
-      const fns = await resolveFunctions(client, cleanup.callFunctions);
-
-      // Retention first: it is quick, and a long row backlog must not starve it run after run.
-      result.backups = await runRetention(deps, dryRun, failures);
-
-      result.rows = await deleteExpiredRows(client, rules, opts);
-      for (const r of result.rows) if (r.error) failures.push(`rule "${r.rule}": ${r.error}`);
-      result.functions = await callFunctions(client, fns, opts);
-      for (const f of result.functions) if (f.error) failures.push(`function ${f.error}`);
-      if (cleanup.vacuumAnalyze) {
-        result.vacuum = await vacuumAnalyze(client, rules, opts);
-        for (const v of result.vacuum) if (v.error) failures.push(`vacuum ${v.error}`);
-      }
-    });
-  } catch (err) {
-    result.durationMs = Math.round(performance.now() - started);
-    throw await failed(deps, dryRun, err instanceof PgopsError ? err : new CleanupError(`cleanup failed: ${redactString(errorMessage(err))}`, result, { cause: err }));
-  }
-
-  const cut = pastDeadline(deps.deadline);
+  await withClient(deps.target, deps.session, async (client) => {
+    // Every name is checked before any DELETE (and before retention touches storage).
+    const rules = await resolveRules(client, cleanup.rules, { dryRun });
+    const fns = await resolveFunctions(client, cleanup.callFunctions);
+    // Retention first: it is quick, and a long row backlog must not starve it run after run.
+    result.backups = await runRetention(deps, dryRun, failures);
+    result.rows = await deleteExpiredRows(client, rules, opts);
+    for (const r of result.rows) if (r.error) failures.push(`rule "${r.rule}": ${r.error}`);
+    result.functions = await callFunctions(client, fns, opts);
+    for (const f of result.functions) if (f.error) failures.push(`function ${f.error}`);
+    if (cleanup.vacuumAnalyze) {
+      result.vacuum = await vacuumAnalyze(client, rules, opts);
+      for (const v of result.vacuum) if (v.error) failures.push(`vacuum ${v.error}`);
+    }
+  });
   result.complete = failures.length === 0
     && result.rows.every((r) => r.complete)
     && (dryRun || result.functions.every((f) => f.called))
     && (dryRun || result.vacuum.every((v) => v.done))
     && result.backups.skipped !== 'deadline';
-  result.durationMs = Math.round(performance.now() - started);
-  if (failures.length > 0) {
-    throw await failed(deps, dryRun, new CleanupError(`cleanup failed: ${failures.join('; ')}`, result));
-  }
+  if (failures.length > 0) throw new CleanupError(`cleanup failed: ${failures.join('; ')}`, result);
   const deleted = result.rows.reduce((s, r) => s + r.deleted, 0);
-  log.info(`cleanup ${dryRun ? 'dry run ' : ''}done`, { rows: deleted, backupsDeleted: result.backups.deleted.length, complete: result.complete, durationMs: result.durationMs });
-  if (!result.complete && cut) log.warn('cleanup stopped at its deadline; the next run continues');
+  deps.logger.info(`cleanup ${dryRun ? 'dry run ' : ''}done`, { rows: deleted, backupsDeleted: result.backups.deleted.length, complete: result.complete });
+  if (!result.complete && pastDeadline(deps.deadline)) deps.logger.warn('cleanup stopped at its deadline; the next run continues');
   return result;
 }
 
@@ -124,23 +129,4 @@ async function runRetention(deps: CleanupDeps, dryRun: boolean, failures: string
     deps.logger.error(`backup retention failed: ${message}`);
     return { kept: [], deleted: [], skipped: `failed: ${message}`, storage: deps.storage.url };
   }
-}
-
-/** One alert per failed run (not for a dry run, nor for bad config, which the caller reports). */
-async function failed(deps: CleanupDeps, dryRun: boolean, error: PgopsError): Promise<PgopsError> {
-  if (dryRun || error instanceof ConfigError || error.alertSent) return error;
-  try {
-    await deps.alerter.send({
-      severity: 'critical',
-      job: 'cleanup',
-      database: deps.databaseId,
-      environment: deps.environment,
-      summary: error.message.slice(0, 300),
-      details: error instanceof CleanupError ? { rows: error.result.rows, backups: { deleted: error.result.backups.deleted, skipped: error.result.backups.skipped } } : { error: error.message },
-    });
-    error.alertSent = true;
-  } catch (err) {
-    deps.logger.error('could not send the cleanup alert', { error: errorMessage(err) });
-  }
-  return error;
 }

@@ -1,10 +1,10 @@
 // Backup retention, GFS style (as pgBackRest and restic): a backup is kept if any policy keeps it,
-// and the newest backup is always kept. The planner is pure; applyRetention reads the layout
-// through the Storage interface only (a backup exists iff its manifest.json does).
-import { errorMessage } from '../errors.ts';
+// and the newest backup is always kept. The planner is pure; applyRetention plans from the
+// catalog's scan (the catalog decides what a backup is) and deletes through the Storage interface.
 import type { Logger } from '../logger.ts';
-import type { Storage, StoredObject } from '../storage/types.ts';
-import { isBackupId, logicalPrefix } from '../catalog/layout.ts';
+import type { Storage } from '../storage/types.ts';
+import { scanBackups, type CatalogScan, type OrphanFolder } from '../catalog/catalog.ts';
+import { backupKeys } from '../catalog/layout.ts';
 
 export interface RetentionPolicy {
   keepLast: number;
@@ -109,6 +109,12 @@ export interface OrphanReport {
   lastModified: string;
 }
 
+export interface InvalidManifestReport {
+  id: string;
+  /** Why the catalog rejects the manifest. */
+  problem: string;
+}
+
 export interface RetentionReport {
   /** Backups kept (newest first) and why. */
   kept: string[];
@@ -119,7 +125,12 @@ export interface RetentionReport {
   orphans: OrphanReport[];
   /** Files without a manifest, younger than the orphan age (an upload may be in progress): left alone. */
   pending: OrphanReport[];
-  /** A manifest that exists but cannot be read: left alone, so a human can look at it. */
+  /**
+   * Manifests the catalog rejects (not JSON, or not a manifest), newest first: left alone so a human
+   * can look at them, and never counted as a backup (they protect nothing).
+   */
+  invalid: InvalidManifestReport[];
+  /** The ids of `invalid`, newest first (kept for readers of the earlier report). */
   unreadable: string[];
 }
 
@@ -133,83 +144,46 @@ export interface RetentionOptions {
 
 export const ORPHAN_MIN_AGE_MS = 86_400_000;
 
-/** 20261122T020000Z-3fa2 -> 2026-11-22T02:00:00Z: the fallback when a manifest lacks completedAt. */
-export function backupIdTime(id: string): Date | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
-  if (!m) return undefined;
-  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+function orphanReport(o: OrphanFolder): OrphanReport {
+  return { id: o.id, keys: o.objects.map((x) => x.key), bytes: o.bytes, lastModified: o.lastModified.toISOString() };
 }
 
-function orphanReport(id: string, objects: StoredObject[]): OrphanReport {
-  const newest = Math.max(...objects.map((o) => o.lastModified.getTime()));
-  return { id, keys: objects.map((o) => o.key), bytes: objects.reduce((s, o) => s + o.size, 0), lastModified: new Date(newest).toISOString() };
+/** Orphans old enough to be a crash, not an upload in progress. */
+function splitOrphans(scan: CatalogScan, now: Date, minAgeMs: number): { orphans: OrphanReport[]; pending: OrphanReport[] } {
+  const old = (o: OrphanFolder) => now.getTime() - o.lastModified.getTime() >= minAgeMs;
+  return { orphans: scan.orphans.filter(old).map(orphanReport), pending: scan.orphans.filter((o) => !old(o)).map(orphanReport) };
+}
+
+/** Delete the planned backups (manifest first) and the old orphans. */
+async function deletePlanned(storage: Storage, databaseId: string, scan: CatalogScan, plan: RetentionPlan, orphans: OrphanReport[], log?: Logger): Promise<void> {
+  const objectsOf = new Map(scan.backups.map((b) => [b.id, b.objects]));
+  for (const id of plan.delete) {
+    const objects = objectsOf.get(id) ?? [];
+    const manifestKey = backupKeys(databaseId, id).manifest;
+    // Manifest first: from here on the backup is no longer listed, whatever happens next.
+    await storage.delete(manifestKey);
+    for (const o of objects) if (o.key !== manifestKey) await storage.delete(o.key);
+    log?.info(`deleted backup ${id}`, { files: objects.length });
+  }
+  for (const o of orphans) {
+    for (const key of o.keys) await storage.delete(key);
+    log?.info(`removed orphaned files of ${o.id} (no manifest)`, { files: o.keys.length, bytes: o.bytes, lastModified: o.lastModified });
+  }
 }
 
 /**
  * Apply the policy to the backups of `databaseId`. A deleted backup loses its manifest first, so
  * an interrupted deletion leaves an orphan (removed by a later run), never a listed backup with
- * missing data.
+ * missing data. A manifest the catalog rejects is reported and left alone, and counts for nothing.
  */
 export async function applyRetention(storage: Storage, databaseId: string, policy: RetentionPolicy, options: RetentionOptions): Promise<RetentionReport> {
-  const prefix = logicalPrefix(databaseId);
-  const minAge = options.orphanMinAgeMs ?? ORPHAN_MIN_AGE_MS;
   const log = options.logger;
-
-  const groups = new Map<string, StoredObject[]>();
-  for (const o of await storage.list(prefix)) {
-    const rest = o.key.slice(prefix.length).split('/');
-    const id = rest[0] ?? '';
-    // Only directories named like backups are ours to touch.
-    if (rest.length < 2 || !isBackupId(id)) continue;
-    const g = groups.get(id);
-    if (g) g.push(o);
-    else groups.set(id, [o]);
-  }
-
-  const backups: BackupRef[] = [];
-  const unreadable: string[] = [];
-  const orphans: OrphanReport[] = [];
-  const pending: OrphanReport[] = [];
-  for (const [id, objects] of groups) {
-    const manifestKey = `${prefix}${id}/manifest.json`;
-    if (!objects.some((o) => o.key === manifestKey)) {
-      const report = orphanReport(id, objects);
-      if (options.now.getTime() - Date.parse(report.lastModified) >= minAge) orphans.push(report);
-      else pending.push(report);
-      continue;
-    }
-    const raw = await storage.getBytes(manifestKey);
-    if (raw === undefined) continue; // deleted since the listing: no longer a backup, not ours either
-    let completedAt: Date | undefined;
-    try {
-      const m = JSON.parse(raw.toString('utf8')) as { completedAt?: unknown };
-      if (typeof m.completedAt === 'string' && !Number.isNaN(Date.parse(m.completedAt))) completedAt = new Date(m.completedAt);
-      completedAt ??= backupIdTime(id);
-    } catch (err) {
-      log?.warn(`manifest ${manifestKey} is not valid JSON: left alone`, { error: errorMessage(err).slice(0, 200) });
-    }
-    if (completedAt) backups.push({ id, completedAt });
-    else unreadable.push(id);
-  }
-
-  const plan = planRetention(backups, policy);
-  if (!options.dryRun) {
-    for (const id of plan.delete) {
-      const objects = groups.get(id) ?? [];
-      const manifestKey = `${prefix}${id}/manifest.json`;
-      // Manifest first: from here on the backup is no longer listed, whatever happens next.
-      await storage.delete(manifestKey);
-      for (const o of objects) if (o.key !== manifestKey) await storage.delete(o.key);
-      log?.info(`deleted backup ${id}`, { files: objects.length });
-    }
-    for (const o of orphans) {
-      for (const key of o.keys) await storage.delete(key);
-      log?.info(`removed orphaned files of ${o.id} (no manifest)`, { files: o.keys.length, bytes: o.bytes, lastModified: o.lastModified });
-    }
-  }
+  const scan = await scanBackups(storage, databaseId, log);
+  const plan = planRetention(scan.backups.map((b) => ({ id: b.id, completedAt: new Date(b.manifest.completedAt) })), policy);
+  const { orphans, pending } = splitOrphans(scan, options.now, options.orphanMinAgeMs ?? ORPHAN_MIN_AGE_MS);
+  if (!options.dryRun) await deletePlanned(storage, databaseId, scan, plan, orphans, log);
   for (const p of pending) log?.info(`left recent files of ${p.id} without a manifest alone (an upload may be in progress)`, { lastModified: p.lastModified });
-
-  const byId = (a: OrphanReport, b: OrphanReport) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-  return { kept: plan.keep, reasons: plan.reasons, deleted: plan.delete, orphans: orphans.sort(byId), pending: pending.sort(byId), unreadable: unreadable.sort().reverse() };
+  const invalid = scan.invalid.map((b) => ({ id: b.id, problem: b.problem }));
+  if (invalid.length > 0) log?.warn(`${invalid.length} invalid manifest(s) left alone for a human to look at; they protect no backup`, { ids: invalid.map((b) => b.id) });
+  return { kept: plan.keep, reasons: plan.reasons, deleted: plan.delete, orphans, pending, invalid, unreadable: invalid.map((b) => b.id) };
 }

@@ -64,68 +64,93 @@ function joinSummary(parts: string[], max = 400): string {
   return s.length > max ? `${s.slice(0, max - 3)}...` : s;
 }
 
-export function planHealthAlerts(result: HealthResult, previous: AlertState, o: PlanOptions): AlertPlan {
-  const now = o.now.toISOString();
-  const repeatMs = o.repeatHours * 3_600_000;
-  const job = o.job ?? 'health';
-  const state: AlertState = { version: 1, checks: {} };
-  const notified: AlertPlan['notified'] = [];
-  const resolved: Array<{ check: CheckResult; was: CheckAlertState }> = [];
-  const suppressed: string[] = [];
+interface Transitions {
+  state: AlertState;
+  notified: AlertPlan['notified'];
+  resolved: Array<{ check: CheckResult; was: CheckAlertState }>;
+  suppressed: string[];
+}
 
+/** Why a failing check is sent now, or undefined to hold it back (inside the repeat window). */
+function changeOf(c: CheckResult, prev: CheckAlertState | undefined, o: PlanOptions): AlertChange | undefined {
+  if (!prev) return 'new';
+  if (statusRank(c.status) > statusRank(prev.lastSentStatus)) return 'escalated';
+  const lastSent = Date.parse(prev.lastSentAt);
+  if (Number.isNaN(lastSent) || o.now.getTime() - lastSent >= o.repeatHours * 3_600_000) return 'repeat';
+  return undefined;
+}
+
+/** Compare each check with what was last notified: new state, and which checks to send, resolve or hold back. */
+function transitions(result: HealthResult, previous: AlertState, o: PlanOptions): Transitions {
+  const now = o.now.toISOString();
+  const t: Transitions = { state: { version: 1, checks: {} }, notified: [], resolved: [], suppressed: [] };
   for (const c of result.checks) {
     const prev = previous.checks[c.name];
     if (!failing(c.status)) {
-      if (prev) resolved.push({ check: c, was: prev });
+      if (prev) t.resolved.push({ check: c, was: prev });
       continue;
     }
-    let change: AlertChange | undefined;
-    if (!prev) change = 'new';
-    else if (statusRank(c.status) > statusRank(prev.lastSentStatus)) change = 'escalated';
-    else if (o.now.getTime() - Date.parse(prev.lastSentAt) >= repeatMs || Number.isNaN(Date.parse(prev.lastSentAt))) change = 'repeat';
+    const change = changeOf(c, prev, o);
     if (change) {
-      notified.push({ name: c.name, change });
-      state.checks[c.name] = { status: c.status, since: prev?.since ?? now, lastSentAt: now, lastSentStatus: c.status, summary: c.summary };
+      t.notified.push({ name: c.name, change });
+      t.state.checks[c.name] = { status: c.status, since: prev?.since ?? now, lastSentAt: now, lastSentStatus: c.status, summary: c.summary };
     } else {
-      suppressed.push(c.name);
-      state.checks[c.name] = { ...prev!, status: c.status, summary: c.summary };
+      t.suppressed.push(c.name);
+      t.state.checks[c.name] = { ...prev!, status: c.status, summary: c.summary };
     }
   }
+  return t;
+}
 
+/** What every alert of one run shares. */
+interface AlertContext {
+  base: Pick<Alert, 'job' | 'database' | 'environment'>;
+  time: string;
+  runId?: string;
+}
+
+/** One alert for every check sent now, worst first. */
+function failureAlert(result: HealthResult, t: Transitions, { base, time, runId }: AlertContext): Alert {
+  const checks = t.notified.map((n) => result.checks.find((c) => c.name === n.name)!);
+  const order = [...checks].sort((a, b) => statusRank(b.status) - statusRank(a.status));
+  const stillFailing = t.suppressed.map((n) => result.checks.find((c) => c.name === n)!);
+  return {
+    ...base,
+    severity: severityOf(checks.map((c) => c.status)),
+    summary: joinSummary(order.map(line)),
+    time,
+    details: {
+      overall: result.status,
+      ...(runId ? { runId } : {}),
+      checks: order.map((c) => ({ name: c.name, status: c.status, summary: c.summary, value: c.value, threshold: c.threshold, change: t.notified.find((n) => n.name === c.name)!.change })),
+      ...(stillFailing.length > 0 ? { alsoFailing: stillFailing.map((c) => c.name).join(', ') } : {}),
+    },
+  };
+}
+
+/** One `resolved` alert for every check that recovered. */
+function resolvedAlert(result: HealthResult, t: Transitions, { base, time, runId }: AlertContext): Alert {
+  const stillBad = result.checks.filter((c) => failing(c.status)).map((c) => c.name);
+  return {
+    ...base,
+    severity: 'resolved',
+    summary: joinSummary([`recovered: ${t.resolved.map((r) => r.check.name).join(', ')}`, stillBad.length > 0 ? `still failing: ${stillBad.join(', ')}` : `overall ${result.status}`]),
+    time,
+    details: {
+      overall: result.status,
+      ...(runId ? { runId } : {}),
+      checks: t.resolved.map((r) => ({ name: r.check.name, status: r.check.status, summary: r.check.summary, was: r.was.status, failingSince: r.was.since })),
+    },
+  };
+}
+
+export function planHealthAlerts(result: HealthResult, previous: AlertState, o: PlanOptions): AlertPlan {
+  const t = transitions(result, previous, o);
+  const ctx: AlertContext = { base: { job: o.job ?? 'health', database: result.database, environment: result.environment }, time: o.now.toISOString(), ...(o.runId ? { runId: o.runId } : {}) };
   const alerts: Alert[] = [];
-  const base = { job, database: result.database, environment: result.environment };
-  if (notified.length > 0) {
-    const checks = notified.map((n) => result.checks.find((c) => c.name === n.name)!);
-    const order = [...checks].sort((a, b) => statusRank(b.status) - statusRank(a.status));
-    const stillFailing = suppressed.map((n) => result.checks.find((c) => c.name === n)!);
-    alerts.push({
-      ...base,
-      severity: severityOf(checks.map((c) => c.status)),
-      summary: joinSummary(order.map(line)),
-      time: now,
-      details: {
-        overall: result.status,
-        ...(o.runId ? { runId: o.runId } : {}),
-        checks: order.map((c) => ({ name: c.name, status: c.status, summary: c.summary, value: c.value, threshold: c.threshold, change: notified.find((n) => n.name === c.name)!.change })),
-        ...(stillFailing.length > 0 ? { alsoFailing: stillFailing.map((c) => c.name).join(', ') } : {}),
-      },
-    });
-  }
-  if (resolved.length > 0) {
-    const stillBad = result.checks.filter((c) => failing(c.status)).map((c) => c.name);
-    alerts.push({
-      ...base,
-      severity: 'resolved',
-      summary: joinSummary([`recovered: ${resolved.map((r) => r.check.name).join(', ')}`, stillBad.length > 0 ? `still failing: ${stillBad.join(', ')}` : `overall ${result.status}`]),
-      time: now,
-      details: {
-        overall: result.status,
-        ...(o.runId ? { runId: o.runId } : {}),
-        checks: resolved.map((r) => ({ name: r.check.name, status: r.check.status, summary: r.check.summary, was: r.was.status, failingSince: r.was.since })),
-      },
-    });
-  }
-  return { alerts, state, notified, resolved: resolved.map((r) => r.check.name), suppressed };
+  if (t.notified.length > 0) alerts.push(failureAlert(result, t, ctx));
+  if (t.resolved.length > 0) alerts.push(resolvedAlert(result, t, ctx));
+  return { alerts, state: t.state, notified: t.notified, resolved: t.resolved.map((r) => r.check.name), suppressed: t.suppressed };
 }
 
 export function alertStateKey(databaseId: string): string {

@@ -1,7 +1,6 @@
-// Backup checks, read from the storage alone: a backup exists only if its manifest does, and a
-// restore test is recorded beside its backup as restore-test.json ({ ok, checkedAt, ... }).
-import { listBackups } from '../catalog/catalog.ts';
-import { logicalPrefix } from '../catalog/layout.ts';
+// Backup checks, read from the storage alone through the catalog: what a backup is, which ones are
+// full, and the restore tests recorded beside them.
+import { isFullBackup, restoreTestsOf, scanBackups, type CatalogScan, type RestoreTestRecord } from '../catalog/catalog.ts';
 import type { BackupManifest } from '../catalog/manifest.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -32,21 +31,19 @@ function median(values: number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** A schema-only dump is not a backup of the data: it neither counts as the newest nor as a size reference. */
-function isFullBackup(m: BackupManifest): boolean {
-  return !(m.options as { schemaOnly?: boolean } | undefined)?.schemaOnly;
-}
-
 export async function backupChecks(storage: Storage | undefined, databaseId: string, thresholds: HealthThresholds, now: Date, logger: Logger): Promise<{ checks: CheckResult[]; facts: BackupFacts }> {
   if (!storage) return { checks: unknownAll('no storage configured: set --storage / PGOPS_STORAGE to check backups'), facts: {} };
-  let backups: BackupManifest[];
+  let scan: CatalogScan;
   try {
-    backups = (await listBackups(storage, databaseId, logger)).filter(isFullBackup);
+    scan = await scanBackups(storage, databaseId, logger);
   } catch (err) {
     return { checks: unknownAll(`could not list backups in ${storage.url}: ${redactString(errorMessage(err))}`), facts: {} };
   }
+  // A partial backup (schema-only, data-only, table filters) is not a backup of the database: it
+  // neither counts as the newest nor as a size reference.
+  const backups = scan.backups.map((b) => b.manifest).filter(isFullBackup);
   const checks = [ageCheck(backups, storage, databaseId, thresholds, now), sizeCheck(backups, thresholds)];
-  checks.push(await restoreTestCheck(storage, databaseId, thresholds, now));
+  checks.push(await restoreTestCheck(storage, databaseId, scan, thresholds, now));
   const newest = backups[0];
   const facts: BackupFacts = newest ? { newest: { id: newest.id, ageHours: ageHours(newest, now), bytes: newest.bytes } } : {};
   return { checks, facts };
@@ -97,64 +94,36 @@ function sizeCheck(backups: BackupManifest[], t: HealthThresholds): CheckResult 
   return { name: 'backup-size', status: 'ok', summary: `${formatBytes(newest.bytes)}, ${round(ratio, 2)} of the median of the previous ${previous.length}`, value: round(ratio, 3), threshold: min, details };
 }
 
-interface RestoreTestRecord {
-  backupId: string;
-  ok: boolean;
-  checkedAt: number;
-  error?: string;
-}
-
-async function readRestoreTests(storage: Storage, databaseId: string): Promise<RestoreTestRecord[]> {
-  const prefix = logicalPrefix(databaseId);
-  const keys = (await storage.list(prefix))
-    .map((o) => o.key)
-    .filter((k) => k.endsWith('/restore-test.json') && k.slice(prefix.length).split('/').length === 2)
-    .sort()
-    .reverse()
-    .slice(0, MAX_RESTORE_TEST_READS);
-  const out: RestoreTestRecord[] = [];
-  for (const key of keys) {
-    const raw = await storage.getBytes(key);
-    if (!raw) continue;
-    let json: { ok?: unknown; checkedAt?: unknown; error?: unknown; message?: unknown; reason?: unknown };
-    try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      continue; // an unreadable record proves nothing either way
-    }
-    const at = typeof json.checkedAt === 'string' ? Date.parse(json.checkedAt) : Number.NaN;
-    if (typeof json.ok !== 'boolean' || Number.isNaN(at)) continue;
-    const why = [json.error, json.message, json.reason].find((x) => typeof x === 'string') as string | undefined;
-    out.push({ backupId: key.slice(prefix.length).split('/')[0]!, ok: json.ok, checkedAt: at, ...(why ? { error: redactString(why).slice(0, 300) } : {}) });
-  }
-  return out;
-}
-
-async function restoreTestCheck(storage: Storage, databaseId: string, t: HealthThresholds, now: Date): Promise<CheckResult> {
-  const maxDays = t.maxRestoreTestAgeDays;
+async function restoreTestCheck(storage: Storage, databaseId: string, scan: CatalogScan, t: HealthThresholds, now: Date): Promise<CheckResult> {
   let records: RestoreTestRecord[];
   try {
-    records = await readRestoreTests(storage, databaseId);
+    records = await restoreTestsOf(storage, databaseId, scan.backups, MAX_RESTORE_TEST_READS);
   } catch (err) {
-    return { name: 'restore-test', status: 'unknown', summary: `could not read restore tests: ${redactString(errorMessage(err))}`, threshold: maxDays };
+    return { name: 'restore-test', status: 'unknown', summary: `could not read restore tests: ${redactString(errorMessage(err))}`, threshold: t.maxRestoreTestAgeDays };
   }
-  const byTime = [...records].sort((a, b) => b.checkedAt - a.checkedAt);
+  return judgeRestoreTests(records, t.maxRestoreTestAgeDays, now);
+}
+
+/** The newest restore test decides: a failure is critical, a missing or stale success a warning. */
+function judgeRestoreTests(records: RestoreTestRecord[], maxDays: number, now: Date): CheckResult {
+  const byTime = [...records].sort((a, b) => b.checkedAt.getTime() - a.checkedAt.getTime());
   const lastSuccess = byTime.find((r) => r.ok);
   const latest = byTime[0];
   if (latest && !latest.ok) {
+    const why = latest.error === undefined ? '' : `: ${redactString(latest.error).slice(0, 300)}`;
     return {
       name: 'restore-test',
       status: 'critical',
-      summary: `the last restore test (backup ${latest.backupId}, ${new Date(latest.checkedAt).toISOString()}) failed${latest.error ? `: ${latest.error}` : ''}`,
+      summary: `the last restore test (backup ${latest.backupId}, ${latest.checkedAt.toISOString()}) failed${why}`,
       threshold: maxDays,
-      details: { backupId: latest.backupId, checkedAt: new Date(latest.checkedAt).toISOString(), lastSuccess: lastSuccess ? new Date(lastSuccess.checkedAt).toISOString() : null },
+      details: { backupId: latest.backupId, checkedAt: latest.checkedAt.toISOString(), lastSuccess: lastSuccess ? lastSuccess.checkedAt.toISOString() : null },
     };
   }
   if (!lastSuccess) {
     return { name: 'restore-test', status: 'warning', summary: 'no successful restore test recorded (pgops backups verify latest --restore-test)', threshold: maxDays };
   }
-  const days = Math.max(0, (now.getTime() - lastSuccess.checkedAt) / DAY);
-  const details = { backupId: lastSuccess.backupId, checkedAt: new Date(lastSuccess.checkedAt).toISOString() };
+  const days = Math.max(0, (now.getTime() - lastSuccess.checkedAt.getTime()) / DAY);
+  const details = { backupId: lastSuccess.backupId, checkedAt: lastSuccess.checkedAt.toISOString() };
   if (days > maxDays) {
     return { name: 'restore-test', status: 'warning', summary: `last successful restore test was ${round(days)} days ago (max ${maxDays}): backup ${lastSuccess.backupId}`, value: round(days), threshold: maxDays, details };
   }

@@ -11,7 +11,7 @@ import { redact, redactString } from '../redact.ts';
 import { backupChecks, type BackupFacts } from './backups.ts';
 import {
   checkBlocked, checkBloat, checkConnections, checkLongRunning, checkReplication, checkUnusedIndexes, checkWalArchiving,
-  readDatabaseSize, readServerFacts, type ArchiverSnapshot, type DbCheckContext,
+  readDatabaseSize, readServerFacts, type DbCheckContext,
 } from './database.ts';
 import { addSizeSample, emptyHealthState, growthSince, readHealthState, writeHealthState, type HealthState } from './state.ts';
 import { CHECK_NAMES, worstStatus, type CheckName, type CheckResult, type HealthDeps, type HealthResult } from './types.ts';

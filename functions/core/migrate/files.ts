@@ -92,7 +92,8 @@ export function checksumDeleteSql(t: HistoryTables, name: string): string {
 
 async function call(action: Action | CallbackAction, pgm: MigrationBuilder): Promise<void> {
   if (action.length === 2) {
-    await new Promise<void>((resolve) => (action)(pgm, resolve));
+    // A callback-style action may still return a promise: its rejection is the failure.
+    await new Promise<void>((resolve, reject) => { Promise.resolve(action(pgm, resolve)).catch(reject); });
   } else {
     await (action as Action)(pgm);
   }

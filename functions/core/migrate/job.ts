@@ -7,9 +7,11 @@ import { MigrationBuilder, runner } from 'node-pg-migrate';
 import type pg from 'pg';
 import { acquireAdvisoryLock, advisoryLockKey, describeHolder, releaseAdvisoryLock } from '../advisory-lock.ts';
 import { connect, quoteIdent, type DbSessionOptions, type DbTarget } from '../db.ts';
+import type { Alerter } from '../alerts/alerter.ts';
 import { ConfigError, LockTimeoutError, MigrationError, MigrationHistoryError, PgopsError, UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redactString } from '../redact.ts';
+import { runJob } from '../run-job.ts';
 import { IGNORE_PATTERN, createPgopsLoader, listMigrationFiles, renderMigrationSql, type HistoryTables, type MigrationFile, type ProgressTracker } from './files.ts';
 
 export interface MigrateDeps {
@@ -112,7 +114,7 @@ export async function validateMigrations(deps: MigrateDeps): Promise<MigrationSt
 }
 
 /** Resolve `migrate to <name|prefix>` against the files. */
-export function resolveTarget(files: MigrationFile[], wanted: string): MigrationFile {
+export function resolveMigrationName(files: MigrationFile[], wanted: string): MigrationFile {
   const exact = files.find((f) => f.name === wanted || f.file === wanted);
   if (exact) return exact;
   const matches = files.filter((f) => f.name.startsWith(wanted));
@@ -135,7 +137,7 @@ function plan(files: MigrationFile[], status: MigrationStatus, req: MigrateReque
     return { direction: 'down', names: appliedNames.slice(-count).reverse() };
   }
   if (!req.target) throw new UsageError('migrate to needs a migration name or prefix');
-  const target = resolveTarget(files, req.target);
+  const target = resolveMigrationName(files, req.target);
   const idx = appliedNames.indexOf(target.name);
   if (idx >= 0) return { direction: 'down', names: appliedNames.slice(idx + 1).reverse() };
   const order = files.map((f) => f.name);
@@ -192,72 +194,104 @@ function describeFailure(err: unknown, tracker: ProgressTracker, session: DbSess
   return new MigrationError(`migration ${cur.file} failed (${cur.direction}): ${msg}.${partial}`, { cause: err });
 }
 
-/** up / down / to. Takes the lock, validates the history, runs node-pg-migrate's runner. */
-export async function runMigrations(deps: MigrateDeps, req: MigrateRequest): Promise<MigrateResult> {
-  validateCount(req);
-  const files = await listFiles(deps.dir);
-  if (req.dryRun) return dryRun(deps, files, req);
+/** What `up`, `down` and `to` need beyond MigrateDeps: where a failure is reported. */
+export interface MigrateJobDeps extends MigrateDeps {
+  alerter: Alerter;
+  databaseId: string;
+  environment: string;
+}
 
+/** up / down / to. Takes the lock, validates the history, runs node-pg-migrate's runner. */
+export async function runMigrations(deps: MigrateJobDeps, req: MigrateRequest): Promise<MigrateResult> {
+  return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
+    job: 'migrate',
+    silent: req.dryRun,
+    details: () => ({ command: req.command, target: req.target, count: req.count }),
+  }, async () => {
+    validateCount(req);
+    const files = await listFiles(deps.dir);
+    if (req.dryRun) return dryRun(deps, files, req);
+    return withMigrationLock(deps, (client) => migrateLocked(client, deps, files, req));
+  });
+}
+
+/** A session holding the per-table migration lock for `fn`. */
+async function withMigrationLock<T>(deps: MigrateDeps, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connect(deps.target, deps.session);
-  const tracker: ProgressTracker = {};
-  const timings: Array<{ name: string; started: number; durationMs?: number }> = [];
-  const driverErrors: string[] = [];
   try {
     await acquireLock(client, deps);
     try {
-      await ensureChecksumTable(client, deps.tables);
-      const status = computeStatus(files, await readApplied(client, deps.tables));
-      const bad = historyError(status);
-      if (bad) throw bad;
-      await adoptUntracked(client, deps, files, status);
-      const p = plan(files, status, req);
-      if (p.names.length === 0) {
-        deps.logger.info(p.direction === 'up' ? 'database is up to date: no migrations to apply' : 'no migrations to revert');
-        return { direction: p.direction, ran: [], dryRun: false };
-      }
-      const loader = createPgopsLoader(deps.tables, new Proxy(tracker, {
-        set(target, prop, value) {
-          if (prop === 'current' && value) {
-            const now = Date.now();
-            const prev = timings.at(-1);
-            if (prev && prev.durationMs === undefined) prev.durationMs = now - prev.started;
-            timings.push({ name: (value as { name: string }).name, started: now });
-            deps.logger.info(`migrating ${p.direction} ${(value as { file: string }).file}`);
-          }
-          return Reflect.set(target, prop, value);
-        },
-      }));
-      const quiet = (m: unknown) => deps.logger.debug(String(m));
-      const ran = await runner({
-        dbClient: client,
-        noLock: true, // we hold our own, bounded, per-table lock on this very session
-        dir: deps.dir,
-        ignorePattern: IGNORE_PATTERN,
-        migrationsTable: deps.tables.table,
-        migrationsSchema: deps.tables.schema,
-        direction: p.direction,
-        count: p.names.length,
-        checkOrder: true,
-        singleTransaction: false, // each migration commits on its own, as with Flyway
-        migrationLoaderStrategies: [{ extensions: ['.sql', '.js', '.mjs', '.cjs'], loader }],
-        logger: { debug: quiet, info: quiet, warn: quiet, error: (m: unknown) => { driverErrors.push(String(m)); quiet(m); } },
-      });
-      const last = timings.at(-1);
-      if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.started;
-      const durations = new Map(timings.map((t) => [t.name, t.durationMs]));
-      const result = { direction: p.direction, ran: ran.map((m) => ({ name: m.name, durationMs: durations.get(m.name) })), dryRun: false };
-      deps.logger.info(`${p.direction === 'up' ? 'applied' : 'reverted'} ${result.ran.length} migration(s)`);
-      return result;
-    } catch (err) {
-      // node-pg-migrate leaves a failed per-migration transaction open on our client.
-      await client.query('ROLLBACK').catch(() => {});
-      throw describeFailure(err, tracker, deps.session);
+      return await fn(client);
     } finally {
       await releaseAdvisoryLock(client, lockKey(deps.tables)).catch(() => {});
     }
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+async function migrateLocked(client: pg.Client, deps: MigrateDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {
+  const tracker: ProgressTracker = {};
+  try {
+    await ensureChecksumTable(client, deps.tables);
+    const status = computeStatus(files, await readApplied(client, deps.tables));
+    const bad = historyError(status);
+    if (bad) throw bad;
+    await adoptUntracked(client, deps, files, status);
+    const p = plan(files, status, req);
+    if (p.names.length === 0) {
+      deps.logger.info(p.direction === 'up' ? 'database is up to date: no migrations to apply' : 'no migrations to revert');
+      return { direction: p.direction, ran: [], dryRun: false };
+    }
+    return await applyPlan(client, deps, p, tracker);
+  } catch (err) {
+    // node-pg-migrate leaves a failed per-migration transaction open on our client.
+    await client.query('ROLLBACK').catch(() => {});
+    throw describeFailure(err, tracker, deps.session);
+  }
+}
+
+/** Times each migration as node-pg-migrate's loader reports it starting. */
+function timedTracker(tracker: ProgressTracker, deps: MigrateDeps, direction: Plan['direction']): { tracker: ProgressTracker; durations(): Map<string, number | undefined> } {
+  const timings: Array<{ name: string; started: number; durationMs?: number }> = [];
+  const close = () => {
+    const prev = timings.at(-1);
+    if (prev && prev.durationMs === undefined) prev.durationMs = Date.now() - prev.started;
+  };
+  const proxy = new Proxy(tracker, {
+    set(target, prop, value) {
+      if (prop === 'current' && value) {
+        close();
+        timings.push({ name: (value as { name: string }).name, started: Date.now() });
+        deps.logger.info(`migrating ${direction} ${(value as { file: string }).file}`);
+      }
+      return Reflect.set(target, prop, value);
+    },
+  });
+  return { tracker: proxy, durations: () => { close(); return new Map(timings.map((t) => [t.name, t.durationMs])); } };
+}
+
+async function applyPlan(client: pg.Client, deps: MigrateDeps, p: Plan, tracker: ProgressTracker): Promise<MigrateResult> {
+  const timed = timedTracker(tracker, deps, p.direction);
+  const quiet = (m: unknown) => deps.logger.debug(String(m));
+  const ran = await runner({
+    dbClient: client,
+    noLock: true, // we hold our own, bounded, per-table lock on this very session
+    dir: deps.dir,
+    ignorePattern: IGNORE_PATTERN,
+    migrationsTable: deps.tables.table,
+    migrationsSchema: deps.tables.schema,
+    direction: p.direction,
+    count: p.names.length,
+    checkOrder: true,
+    singleTransaction: false, // each migration commits on its own, as with Flyway
+    migrationLoaderStrategies: [{ extensions: ['.sql', '.js', '.mjs', '.cjs'], loader: createPgopsLoader(deps.tables, timed.tracker) }],
+    logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  });
+  const durations = timed.durations();
+  const result = { direction: p.direction, ran: ran.map((m) => ({ name: m.name, durationMs: durations.get(m.name) })), dryRun: false };
+  deps.logger.info(`${p.direction === 'up' ? 'applied' : 'reverted'} ${result.ran.length} migration(s)`);
+  return result;
 }
 
 async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {

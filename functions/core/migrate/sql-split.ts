@@ -4,69 +4,87 @@
 // Understands '...' (with '' and E'\'' escapes), "identifiers", $tag$ bodies $tag$,
 // -- line comments and nested /* block comments */.
 
+const WORD_CHAR = /[A-Za-z0-9_]/;
+
+function skipLineComment(sql: string, i: number): number {
+  const eol = sql.indexOf('\n', i);
+  return eol < 0 ? sql.length : eol + 1;
+}
+
+/** Block comments nest in PostgreSQL. */
+function skipBlockComment(sql: string, i: number): number {
+  let depth = 1;
+  let j = i + 2;
+  while (j < sql.length && depth > 0) {
+    if (sql[j] === '/' && sql[j + 1] === '*') { depth++; j += 2; }
+    else if (sql[j] === '*' && sql[j + 1] === '/') { depth--; j += 2; }
+    else j++;
+  }
+  return j;
+}
+
+/** A '...' string or "identifier" starting at i; a doubled quote is an escaped one, and so is \' in E'...'. */
+function skipQuoted(sql: string, i: number, backslashEscapes: boolean): number {
+  const quote = sql[i];
+  let j = i + 1;
+  while (j < sql.length) {
+    if (backslashEscapes && sql[j] === '\\') { j += 2; continue; }
+    if (sql[j] === quote) {
+      if (sql[j + 1] === quote) { j += 2; continue; }
+      return j + 1;
+    }
+    j++;
+  }
+  return j;
+}
+
+/** E'...' (not the end of a longer word such as `type'`). */
+function isEscapeString(sql: string, i: number): boolean {
+  return i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !WORD_CHAR.test(sql[i - 2]!));
+}
+
+/** A $tag$ body $tag$ starting at i, or undefined when the $ starts no dollar quote. */
+function skipDollarQuoted(sql: string, i: number): number | undefined {
+  if (i > 0 && WORD_CHAR.test(sql[i - 1]!)) return undefined;
+  const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i));
+  if (!m) return undefined;
+  const tag = m[0];
+  const close = sql.indexOf(tag, i + tag.length);
+  return close < 0 ? sql.length : close + tag.length;
+}
+
+/** Where the comment, string, identifier or dollar quote starting at i ends; undefined when none starts there. */
+function skipNonCode(sql: string, i: number): number | undefined {
+  const c = sql[i];
+  const next = sql[i + 1];
+  if (c === '-' && next === '-') return skipLineComment(sql, i);
+  if (c === '/' && next === '*') return skipBlockComment(sql, i);
+  if (c === "'") return skipQuoted(sql, i, isEscapeString(sql, i));
+  if (c === '"') return skipQuoted(sql, i, false);
+  if (c === '$') return skipDollarQuoted(sql, i);
+  return undefined;
+}
+
 export function splitSqlStatements(sql: string): string[] {
   const out: string[] = [];
-  let start = 0;
-  let i = 0;
-  const n = sql.length;
-  const push = (end: number) => {
-    const stmt = sql.slice(start, end).trim();
+  const push = (from: number, to: number) => {
+    const stmt = sql.slice(from, to).trim();
     if (stmt.length > 0 && !isOnlyComments(stmt)) out.push(stmt);
   };
-  while (i < n) {
-    const c = sql[i]!;
-    const next = sql[i + 1];
-    if (c === '-' && next === '-') {
-      const eol = sql.indexOf('\n', i);
-      i = eol < 0 ? n : eol + 1;
-    } else if (c === '/' && next === '*') {
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') { depth++; i += 2; }
-        else if (sql[i] === '*' && sql[i + 1] === '/') { depth--; i += 2; }
-        else i++;
-      }
-    } else if (c === "'") {
-      const escapes = i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !/[A-Za-z0-9_]/.test(sql[i - 2]!));
-      i++;
-      while (i < n) {
-        if (escapes && sql[i] === '\\') { i += 2; continue; }
-        if (sql[i] === "'") {
-          if (sql[i + 1] === "'") { i += 2; continue; }
-          i++;
-          break;
-        }
-        i++;
-      }
-    } else if (c === '"') {
-      i++;
-      while (i < n) {
-        if (sql[i] === '"') {
-          if (sql[i + 1] === '"') { i += 2; continue; }
-          i++;
-          break;
-        }
-        i++;
-      }
-    } else if (c === '$' && (i === 0 || !/[A-Za-z0-9_]/.test(sql[i - 1]!))) {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i));
-      if (m) {
-        const tag = m[0];
-        const close = sql.indexOf(tag, i + tag.length);
-        i = close < 0 ? n : close + tag.length;
-      } else {
-        i++;
-      }
-    } else if (c === ';') {
-      push(i);
-      i++;
-      start = i;
+  let start = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const skipped = skipNonCode(sql, i);
+    if (skipped !== undefined) {
+      i = skipped;
+    } else if (sql[i] === ';') {
+      push(start, i);
+      start = ++i;
     } else {
       i++;
     }
   }
-  push(n);
+  push(start, sql.length);
   return out;
 }
 

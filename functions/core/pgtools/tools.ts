@@ -169,8 +169,6 @@ export interface RunningTool {
   child: ChildProcess;
   /** Resolves (never rejects) when the process has exited and its stdio is closed. */
   done: Promise<ToolExit>;
-  /** Still running (no exit seen yet). */
-  running(): boolean;
   kill(): void;
 }
 
@@ -200,7 +198,6 @@ export function startTool(cmd: PgCommand, stdio: { stdin?: 'pipe' | 'ignore'; st
   return {
     child,
     done,
-    running: () => !exited && child.exitCode === null && child.signalCode === null,
     kill: () => {
       if (!exited && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     },

@@ -191,16 +191,6 @@ export class FileStorage implements Storage {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
-    const path = this.pathOf(key);
-    try {
-      return (await stat(path)).isFile();
-    } catch (err) {
-      if (ABSENT.has(codeOf(err) ?? '')) return false;
-      throw this.fail('checking', key, err);
-    }
-  }
-
   async list(prefix: string): Promise<StoredObject[]> {
     validatePrefix(prefix);
     // Walk only the deepest directory the prefix names completely, then filter like S3 does.

@@ -13,11 +13,16 @@ function checkSegments(input: string, segments: string[]): void {
   }
 }
 
+function isControlCharacter(ch: string): boolean {
+  const code = ch.charCodeAt(0);
+  return code <= 0x1f || code === 0x7f;
+}
+
 function checkCharacters(input: string): void {
   if (input.startsWith('/')) throw new StorageKeyError(input, 'absolute path');
   if (input.includes('\\')) throw new StorageKeyError(input, 'backslash (keys use "/")');
   // Control characters (NUL included) break file names and S3 XML listings alike.
-  if (/[\u0000-\u001f\u007f]/.test(input)) throw new StorageKeyError(input, 'control character');
+  if ([...input].some(isControlCharacter)) throw new StorageKeyError(input, 'control character');
 }
 
 /** Validates an object key and returns its segments. */

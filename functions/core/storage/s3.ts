@@ -10,7 +10,6 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -139,6 +138,72 @@ function isPrematureClose(err: unknown): boolean {
 
 type Send = (command: unknown) => Promise<unknown>;
 
+interface UploadFailure {
+  origin: 'source' | 'abort' | 'backend';
+  error: unknown;
+  operation?: string;
+}
+
+/**
+ * What one streamed upload has seen. The first failure wins, whatever happens while cleaning up:
+ * lib-storage rethrows the AbortMultipartUpload error when that fails (s3rver answers 405), which
+ * would hide it.
+ */
+class UploadWatch {
+  first: UploadFailure | undefined;
+  cleanupError: unknown;
+  uploadId: string | undefined;
+  /** A PutObject or CompleteMultipartUpload went out: an object may exist even if we saw it fail. */
+  finalSent = false;
+  bytes = 0;
+
+  constructor(private readonly body: Readable) {}
+
+  failed(failure: UploadFailure): void {
+    this.first ??= failure;
+  }
+
+  /** Stop feeding parts: the remaining uploaders drain out instead of reading the whole dump. */
+  stopSource(error: unknown): void {
+    if (!this.body.destroyed) this.body.destroy(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** lib-storage talks to S3 through this view of the client, which sees every command's outcome. */
+  clientView(client: S3Client): S3Client {
+    const send: Send = async (command) => {
+      if (command instanceof PutObjectCommand || command instanceof CompleteMultipartUploadCommand) this.finalSent = true;
+      try {
+        const output = await (client.send as Send).call(client, command);
+        if (command instanceof CreateMultipartUploadCommand) this.uploadId = (output as { UploadId?: string }).UploadId;
+        if (command instanceof UploadPartCommand || command instanceof PutObjectCommand) this.bytes += byteLength(command.input.Body);
+        return output;
+      } catch (err) {
+        if (command instanceof AbortMultipartUploadCommand) {
+          this.cleanupError = scrubSdkError(err);
+        } else {
+          this.failed({ origin: 'backend', error: err, operation: operationOf(command) });
+          this.stopSource(err);
+        }
+        throw err;
+      }
+    };
+    return new Proxy(client, {
+      get: (target, property) => (property === 'send' ? send : Reflect.get(target, property, target) as unknown),
+    });
+  }
+
+  /** What the upload failed of, given the error lib-storage rejected with. */
+  decisiveFailure(err: unknown): UploadFailure {
+    const first = this.first;
+    // No recorded failure, or only the premature close of the source that lib-storage itself
+    // caused when it gave up: lib-storage refused (e.g. too many parts) and aborted already.
+    if (first === undefined || (first.origin === 'source' && isPrematureClose(first.error) && !isPrematureClose(err) && err !== this.cleanupError)) {
+      return { origin: 'backend', error: err, operation: 'multipart upload' };
+    }
+    return first;
+  }
+}
+
 export class S3Storage implements Storage {
   readonly url: string;
   readonly bucket: string;
@@ -179,97 +244,63 @@ export class S3Storage implements Storage {
       body.destroy();
       throw signal.reason;
     }
-
-    // The first failure wins, whatever happens while cleaning up: lib-storage rethrows the
-    // AbortMultipartUpload error when that fails (s3rver answers 405), which would hide it.
-    let first: { origin: 'source' | 'abort' | 'backend'; error: unknown; operation?: string } | undefined;
-    let cleanupError: unknown;
-    let uploadId: string | undefined;
-    let finalSent = false;
-    let bytes = 0;
-    const stopSource = (error: unknown) => {
-      // Stop feeding parts: the remaining uploaders drain out instead of reading the whole dump.
-      if (!body.destroyed) body.destroy(error instanceof Error ? error : new Error(String(error)));
-    };
+    const watch = new UploadWatch(body);
     const stopFinished = finished(body, (err) => {
-      if (err) first ??= { origin: 'source', error: err };
+      if (err) watch.failed({ origin: 'source', error: err });
     });
     const onAbort = () => {
-      first ??= { origin: 'abort', error: signal?.reason };
-      stopSource(signal?.reason);
+      watch.failed({ origin: 'abort', error: signal?.reason });
+      watch.stopSource(signal?.reason);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-
-    // lib-storage talks to S3 through this view of the client, which sees every command's outcome.
-    const send: Send = async (command) => {
-      const isFinal = command instanceof PutObjectCommand || command instanceof CompleteMultipartUploadCommand;
-      if (isFinal) finalSent = true;
-      try {
-        const output = await (this.client.send as Send).call(this.client, command);
-        if (command instanceof CreateMultipartUploadCommand) uploadId = (output as { UploadId?: string }).UploadId;
-        if (command instanceof UploadPartCommand || command instanceof PutObjectCommand) bytes += byteLength(command.input.Body);
-        return output;
-      } catch (err) {
-        if (command instanceof AbortMultipartUploadCommand) {
-          cleanupError = scrubSdkError(err);
-        } else {
-          first ??= { origin: 'backend', error: err, operation: operationOf(command) };
-          stopSource(err);
-        }
-        throw err;
-      }
-    };
-    const client = new Proxy(this.client, {
-      get: (target, property) => (property === 'send' ? send : Reflect.get(target, property, target)),
-    });
-
-    let partSize = this.partSize;
-    if (options.sizeHint !== undefined && options.sizeHint > 0) {
-      partSize = Math.max(partSize, Math.ceil(options.sizeHint / MAX_PARTS_PLANNED / MiB) * MiB);
-    }
     const upload = new Upload({
-      client,
+      client: watch.clientView(this.client),
       params: { Bucket: this.bucket, Key, Body: body, ...(options.contentType ? { ContentType: options.contentType } : {}) },
-      partSize,
+      partSize: this.partSizeFor(options.sizeHint),
       queueSize: this.queueSize,
       // lib-storage aborts the multipart upload itself, after every in-flight part has settled.
       leavePartsOnError: false,
     });
-
     try {
       await upload.done();
-      return { key, bytes };
+      return { key, bytes: watch.bytes };
     } catch (err) {
-      // Usually gone already; no error here, as nobody may be listening once we return.
-      if (!body.destroyed) body.destroy();
-      let failure = first;
-      // No recorded failure, or only the premature close of the source that lib-storage itself
-      // caused when it gave up: lib-storage refused (e.g. too many parts) and aborted already.
-      if (failure === undefined || (failure.origin === 'source' && isPrematureClose(failure.error) && !isPrematureClose(err) && err !== cleanupError)) {
-        failure = { origin: 'backend', error: err, operation: 'multipart upload' };
-      }
-      let error: unknown;
-      if (failure.origin === 'backend') {
-        const storageError = this.fail(failure.operation ?? 'upload', key, failure.error);
-        error = storageError;
-        if (cleanupError !== undefined && uploadId !== undefined) {
-          storageError.message += `; aborting multipart upload ${uploadId} failed too: ${describe(cleanupError)}`;
-          storageError.cleanupError = cleanupError;
-        }
-      } else {
-        error = failure.error; // the source's own error, or the abort reason
-      }
-      // The final request may have reached S3 even though we saw it fail: remove what it made.
-      if (finalSent) {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch((deleteErr: unknown) => {
-          if (error instanceof StorageError) error.cleanupError ??= scrubSdkError(deleteErr);
-        });
-      }
-      throw error;
+      throw await this.uploadFailed(key, body, watch, err);
     } finally {
       stopFinished();
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** Parts large enough that a dump of about `sizeHint` bytes stays under S3's part limit. */
+  private partSizeFor(sizeHint: number | undefined): number {
+    if (sizeHint === undefined || sizeHint <= 0) return this.partSize;
+    return Math.max(this.partSize, Math.ceil(sizeHint / MAX_PARTS_PLANNED / MiB) * MiB);
+  }
+
+  /** The error a failed putStream rejects with, once nothing of the upload is left behind. */
+  private async uploadFailed(key: string, body: Readable, watch: UploadWatch, err: unknown): Promise<unknown> {
+    // Usually gone already; no error here, as nobody may be listening once we return.
+    if (!body.destroyed) body.destroy();
+    const failure = watch.decisiveFailure(err);
+    // Anything but a backend failure is the source's own error, or the abort reason: rethrown as is.
+    const error = failure.origin === 'backend' ? this.backendFailure(key, failure, watch) : failure.error;
+    // The final request may have reached S3 even though we saw it fail: remove what it made.
+    if (watch.finalSent) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })).catch((deleteErr: unknown) => {
+        if (error instanceof StorageError) error.cleanupError ??= scrubSdkError(deleteErr);
+      });
+    }
+    return error;
+  }
+
+  private backendFailure(key: string, failure: UploadFailure, watch: UploadWatch): StorageError {
+    const error = this.fail(failure.operation ?? 'upload', key, failure.error);
+    if (watch.cleanupError !== undefined && watch.uploadId !== undefined) {
+      error.message += `; aborting multipart upload ${watch.uploadId} failed too: ${describe(watch.cleanupError)}`;
+      error.cleanupError = watch.cleanupError;
+    }
+    return error;
   }
 
   async putBytes(key: string, data: Buffer | string, options: { contentType?: string } = {}): Promise<PutResult> {
@@ -305,18 +336,6 @@ export class S3Storage implements Storage {
     } catch (err) {
       if (errorName(err) === 'NoSuchKey') return undefined;
       throw this.fail('GetObject', key, err);
-    }
-  }
-
-  async exists(key: string): Promise<boolean> {
-    const Key = this.objectKey(key);
-    try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
-      return true;
-    } catch (err) {
-      // HEAD responses have no body, so a missing key arrives as a bare 404 "NotFound".
-      if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey') return false;
-      throw this.fail('HeadObject', key, err);
     }
   }
 

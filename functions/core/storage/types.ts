@@ -33,7 +33,6 @@ export interface Storage {
   getStream(key: string): Promise<Readable>;
   /** undefined when absent. */
   getBytes(key: string): Promise<Buffer | undefined>;
-  exists(key: string): Promise<boolean>;
   /** Every object whose key starts with `prefix`, recursively, in key order. */
   list(prefix: string): Promise<StoredObject[]>;
   /** Deleting an absent key is not an error. */

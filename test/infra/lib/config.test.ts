@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { parsePgopsConfig, PgopsConfigError, runtimeConfigFor } from '../../../lib/config.ts';
 import { buildPgopsApp, REPO_ROOT } from '../../../lib/pgops-app.ts';
 import { healthAlarmWindow } from '../../../lib/schedule-window.ts';
-import { cdkJson, flat, resources, roleStatements, sampleConfig, synth, type Synth } from '../helpers.ts';
+import { cdkJson, flat, propertiesOf, resources, roleStatements, sampleConfig, synth, type FunctionProperties, type ScheduleProperties, type Synth } from '../helpers.ts';
 
 function issuesOf(raw: unknown): string[] {
   try {
@@ -140,7 +140,7 @@ describe('two databases', () => {
   afterAll(() => s?.dispose());
 
   it('yields two sets of schedules, each with its own payload and functions', () => {
-    const schedules = Object.values(resources(s.opsTemplate, 'AWS::Scheduler::Schedule')).map((r) => r.Properties as Record<string, any>);
+    const schedules = propertiesOf<ScheduleProperties>(s.opsTemplate, 'AWS::Scheduler::Schedule');
     expect(schedules.map((x) => x.Name).sort()).toEqual([
       'auth-backup', 'auth-cleanup', 'auth-health', 'auth-restore-test',
       'billing-backup', 'billing-cleanup', 'billing-health', 'billing-restore-test',
@@ -160,7 +160,7 @@ describe('two databases', () => {
   it('gives each database its own functions, network, task definition, prefix and alarm', () => {
     const fns = Object.keys(resources(s.opsTemplate, 'AWS::Lambda::Function')).filter((id) => /^Db(auth|billing)/.test(id));
     expect(fns).toHaveLength(8);
-    const billing = Object.entries(resources(s.opsTemplate, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('DbbillingHealthFunction'))![1].Properties as Record<string, any>;
+    const billing = Object.entries(resources(s.opsTemplate, 'AWS::Lambda::Function')).find(([id]) => id.startsWith('DbbillingHealthFunction'))![1].Properties as unknown as FunctionProperties;
     expect(billing.VpcConfig).toEqual({ SubnetIds: ['subnet-0aaaaaaaaaaaaaaaa'], SecurityGroupIds: ['sg-0aaaaaaaaaaaaaaaa'] });
     expect(billing.Environment.Variables.PGOPS_DATABASE_ID).toBe('billing');
     expect(Object.values(resources(s.opsTemplate, 'AWS::ECS::TaskDefinition')).map((t) => t.Properties!.Family).sort()).toEqual(['pgops-staging-auth', 'pgops-staging-billing']);

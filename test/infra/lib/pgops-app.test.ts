@@ -1,15 +1,24 @@
 // The committed sample configuration (cdk.json), synthesized once with real bundling, as
-// `cdk synth` does: fine-grained assertions per construct, least privilege, cdk-nag.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+// `cdk synth` does: fine-grained assertions per construct, least privilege, the environment
+// contract through the runtime's own config loader, bundle sizes, cdk-nag.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileConfigSchema } from '../../../functions/core/config.ts';
+import { ENV, fileConfigSchema, loadSettings, type Settings } from '../../../functions/core/config.ts';
+import { ConfigError } from '../../../functions/core/errors.ts';
+import { bundleCliFlags } from '../../../lib/bundling.ts';
+import { TASK_ENTRYPOINT } from '../../../lib/constructs/job-image.ts';
+import { CONFIG_FILE } from '../../../lib/constructs/pgops-function.ts';
 import { REPO_ROOT } from '../../../lib/pgops-app.ts';
 import { STATEFUL_LOGICAL_IDS } from '../../../lib/storage-stack.ts';
-import { actionsOf, allStatements, flat, resources, roleStatements, synth, type Resources, type Statement, type Synth } from '../helpers.ts';
+import {
+  actionsOf, allStatements, assetDir, flat, propertiesOf, resources, roleStatements, synth, zippedBytes,
+  type AlarmProperties, type ContainerDefinition, type DockerImageAssets, type FunctionProperties, type Resources, type ScheduleProperties, type Statement, type Synth,
+} from '../helpers.ts';
 
 let s: Synth;
 beforeAll(() => {
@@ -23,8 +32,8 @@ function only(r: Resources, prefix: string): [string, Resources[string]] {
   return found[0]!;
 }
 
-function fn(prefix: string) {
-  return only(resources(s.opsTemplate, 'AWS::Lambda::Function'), prefix)[1].Properties as Record<string, any>;
+function fn(prefix: string): FunctionProperties {
+  return only(resources(s.opsTemplate, 'AWS::Lambda::Function'), prefix)[1].Properties as unknown as FunctionProperties;
 }
 
 function actions(statements: Statement[]): string[] {
@@ -102,20 +111,27 @@ describe('functions', () => {
       expect(p.Runtime, id).toBe('nodejs24.x');
       expect(p.Architectures, id).toEqual(['arm64']);
       expect(p.Handler, id).toBe('index.handler');
-      expect(p.Environment.Variables.NODE_OPTIONS, id).toBe('--enable-source-maps');
+      // The map ships beside the minified bundle, without the sources' text; Node does not load it
+      // at start (no --enable-source-maps: its cold-start cost is measured by bench/cold-start.ts).
+      expect(p.Environment.Variables.NODE_OPTIONS, id).toBeUndefined();
+      const dir = assetDir(s.app.outdir, p);
+      expect(readFileSync(join(dir, 'index.mjs'), 'utf8').trimEnd(), id).toMatch(/\n\/\/# sourceMappingURL=index\.mjs\.map$/);
+      const map = JSON.parse(readFileSync(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[]; sourcesContent?: unknown };
+      expect(map.sources.some((f) => f.includes(`functions/`)), id).toBe(true);
+      expect(map.sourcesContent, id).toBeUndefined();
     }
   });
 
   it('gives each function its own log group with retention, and an on-failure destination', () => {
     const logGroups = resources(s.opsTemplate, 'AWS::Logs::LogGroup');
     for (const id of [...nodeFunctions, 'DbauthBackupFunction']) {
-      const lg = (fn(id).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      const lg = fn(id).LoggingConfig.LogGroup.Ref;
       expect(logGroups[lg]?.Properties?.RetentionInDays, id).toBe(90);
     }
     const configs = Object.values(resources(s.opsTemplate, 'AWS::Lambda::EventInvokeConfig'));
     expect(configs).toHaveLength(5);
     for (const c of configs) {
-      expect(flat((c.Properties!.DestinationConfig as any).OnFailure.Destination)).toMatch(/^<FailedInvocations[0-9A-F]{8}\.Arn>$/);
+      expect(flat((c.Properties!.DestinationConfig as { OnFailure: { Destination: unknown } }).OnFailure.Destination)).toMatch(/^<FailedInvocations[0-9A-F]{8}\.Arn>$/);
     }
   });
 
@@ -171,31 +187,31 @@ describe('functions', () => {
     expect(backup.PackageType).toBe('Image');
     expect(backup.Architectures).toEqual(['arm64']);
     expect(backup.Timeout).toBe(900);
-    expect(backup.ImageConfig.Command).toEqual(['backup.handler']);
-    expect(backup.ImageConfig.EntryPoint).toBeUndefined();
-    const image = Object.values(JSON.parse(readFileSync(join(s.app.outdir, `${s.ops.artifactId}.assets.json`), 'utf8')).dockerImages as Record<string, any>);
+    expect(backup.ImageConfig?.Command).toEqual(['backup.handler']);
+    expect(backup.ImageConfig?.EntryPoint).toBeUndefined();
+    const image = Object.values((JSON.parse(readFileSync(join(s.app.outdir, `${s.ops.artifactId}.assets.json`), 'utf8')) as DockerImageAssets).dockerImages);
     expect(image).toHaveLength(1);
-    expect(image[0].source).toMatchObject({ dockerFile: 'docker/Dockerfile', dockerBuildArgs: { PG_MAJOR: '17' }, platform: 'linux/arm64' });
+    expect(image[0]!.source).toMatchObject({ dockerFile: 'docker/Dockerfile', dockerBuildArgs: { PG_MAJOR: '17' }, platform: 'linux/arm64' });
     // The build context holds what the Dockerfile copies, not node_modules or .git.
-    const context = readdirSync(join(s.app.outdir, image[0].source.directory)).sort();
+    const context = readdirSync(join(s.app.outdir, image[0]!.source.directory)).sort();
     expect(context).toEqual(['bin', 'docker', 'functions', 'migrations', 'package-lock.json', 'package.json', 'tsconfig.json']);
     // The CDK app is not part of the image: editing it must not rebuild the image.
-    expect(readdirSync(join(s.app.outdir, image[0].source.directory, 'bin'))).not.toContain('app.ts');
+    expect(readdirSync(join(s.app.outdir, image[0]!.source.directory, 'bin'))).not.toContain('app.ts');
   });
 
   it('ships migrations/ and the generated settings beside the migrate and health bundles', () => {
-    const assetDir = (id: string) => join(s.app.outdir, `asset.${String((fn(id).Code as { S3Key: string }).S3Key).replace(/\.zip$/, '')}`);
+    const dirOf = (id: string) => assetDir(s.app.outdir, fn(id));
     for (const id of ['DbauthMigrateFunction', 'DbauthHealthFunction']) {
-      const dir = assetDir(id);
+      const dir = dirOf(id);
       expect(existsSync(join(dir, 'index.mjs')), id).toBe(true);
       expect(readdirSync(join(dir, 'migrations')).sort(), id).toEqual(readdirSync(join(REPO_ROOT, 'migrations')).sort());
     }
-    const settings = JSON.parse(readFileSync(join(assetDir('DbauthCleanupFunction'), 'pgops-config.json'), 'utf8'));
+    const settings = JSON.parse(readFileSync(join(dirOf('DbauthCleanupFunction'), 'pgops-config.json'), 'utf8'));
     // Exactly the runtime's file format, with the configured cleanup rules and retention.
     expect(fileConfigSchema.parse(settings)).toEqual(settings);
     expect(settings.cleanup.rules.map((r: { table: string }) => r.table)).toEqual(['refresh_tokens', 'password_reset_tokens', 'user_sessions', 'audit_logs']);
     expect(settings.retention).toEqual({ keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 12 });
-    const bundle = readFileSync(join(assetDir('DbauthMigrateFunction'), 'index.mjs'), 'utf8');
+    const bundle = readFileSync(join(dirOf('DbauthMigrateFunction'), 'index.mjs'), 'utf8');
     expect(bundle.slice(0, 200)).toContain('createRequire');
   });
 
@@ -266,7 +282,7 @@ describe('least privilege', () => {
     ]);
     const kms = roleStatements(s.opsTemplate, 'DbauthCleanupRole').find((x) => x.Sid === 'DecryptBackups')!;
     expect(kms.Action).toBe('kms:Decrypt');
-    expect(flat((kms.Condition as any).StringEquals['kms:ViaService'])).toBe('s3.<AWS::Region>.amazonaws.com');
+    expect(flat((kms.Condition as { StringEquals: Record<string, unknown> }).StringEquals['kms:ViaService'])).toBe('s3.<AWS::Region>.amazonaws.com');
   });
 
   it('migrate: its secret and the alerts, no storage', () => {
@@ -296,10 +312,11 @@ describe('the Fargate long-job task', () => {
 
   it('logs with awslogs and keeps credentials out of its definition', () => {
     const [, td] = only(resources(s.opsTemplate, 'AWS::ECS::TaskDefinition'), 'DbauthTask');
-    const [c] = td.Properties!.ContainerDefinitions as Array<Record<string, any>>;
+    const [c] = td.Properties!.ContainerDefinitions as ContainerDefinition[];
     expect(c!.Name).toBe('pgops');
     expect(c!.LogConfiguration.LogDriver).toBe('awslogs');
-    expect(c!.EntryPoint).toEqual(['node', '/var/task/task.mjs']);
+    // The pgops CLI itself, in JSON mode: the same commands and exit codes as on a laptop.
+    expect(c!.EntryPoint).toEqual(['node', '/var/task/pgops.mjs', '--json']);
     expect(c!.Command).toEqual(['backup']);
     const env = Object.fromEntries((c!.Environment as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]));
     for (const name of Object.keys(env)) expect(name).not.toMatch(/PASSWORD|DATABASE_URL|WEBHOOK_URL|SECRET/);
@@ -342,7 +359,7 @@ describe('alerting', () => {
   });
 
   it('alarms on every function\'s errors, throttles and duration near its timeout, to the topic', () => {
-    const alarms = Object.values(resources(s.opsTemplate, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, any>);
+    const alarms = propertiesOf<AlarmProperties>(s.opsTemplate, 'AWS::CloudWatch::Alarm');
     for (const job of ['auth-migrate', 'auth-backup', 'auth-health', 'auth-cleanup', 'notify-slack']) {
       for (const kind of ['errors', 'throttles', 'duration']) {
         const a = alarms.find((x) => x.AlarmName === `pgops-staging-${job}-${kind}`);
@@ -395,7 +412,7 @@ describe('alerting', () => {
 
 describe('schedules', () => {
   it('invokes backup, health and cleanup with { database } and runs the weekly restore test, each with retries and a DLQ', () => {
-    const schedules = Object.values(resources(s.opsTemplate, 'AWS::Scheduler::Schedule')).map((r) => r.Properties as Record<string, any>);
+    const schedules = propertiesOf<ScheduleProperties>(s.opsTemplate, 'AWS::Scheduler::Schedule');
     expect(schedules.map((x) => [x.Name, x.ScheduleExpression]).sort()).toEqual([
       ['auth-backup', 'cron(0 2 * * ? *)'],
       ['auth-cleanup', 'cron(30 3 * * ? *)'],
@@ -414,7 +431,7 @@ describe('schedules', () => {
     }
     const rt = schedules.find((y) => y.Name === 'auth-restore-test')!;
     expect(flat(rt.Target.Arn)).toBe('<Cluster.Arn>');
-    expect(JSON.parse(rt.Target.Input)).toEqual({ containerOverrides: [{ name: 'pgops', command: ['verify', 'latest', '--restore-test'] }] });
+    expect(JSON.parse(rt.Target.Input)).toEqual({ containerOverrides: [{ name: 'pgops', command: ['backups', 'verify', 'latest', '--restore-test'] }] });
     expect(rt.Target.EcsParameters).toMatchObject({ LaunchType: 'FARGATE', NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED', Subnets: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'] } } });
   });
 
@@ -423,6 +440,137 @@ describe('schedules', () => {
     expect(actions(st)).toEqual(['ecs:RunTask', 'iam:PassRole', 'lambda:InvokeFunction', 'sqs:SendMessage']);
     const invoke = st.find((x) => x.Sid === 'InvokeJobFunctions')!;
     expect((invoke.Resource as unknown[]).map(flat).map((r) => r.replace(/[0-9A-F]{8}\.Arn>$/, '>')).sort()).toEqual(['<DbauthBackupFunction>', '<DbauthCleanupFunction>', '<DbauthHealthFunction>']);
+  });
+});
+
+describe('the environment contract', () => {
+  // Unresolved CloudFormation tokens, replaced by plausible deployed values (the real ones exist
+  // only once deployed): the pseudo parameters by a sample account and region, references to the
+  // topic, the cluster and the task definition by ARNs of the right service.
+  const PLAUSIBLE: Array<[RegExp, string]> = [
+    [/<AWS::AccountId>/g, '123456789012'],
+    [/<AWS::Region>/g, 'eu-west-1'],
+    [/<AWS::Partition>/g, 'aws'],
+    [/<AlertsTopic[0-9A-F]{8}>/g, 'arn:aws:sns:eu-west-1:123456789012:pgops-staging-alerts'],
+    [/<Cluster\.Arn>/g, 'arn:aws:ecs:eu-west-1:123456789012:cluster/pgops-staging-Cluster-1a2b3c'],
+    [/<Db\w+TaskTaskDefinition[0-9A-F]{8}>/g, 'arn:aws:ecs:eu-west-1:123456789012:task-definition/pgops-staging-auth:1'],
+  ];
+  // What ECS injects for the task's secret: an RDS-shaped secret, fake.
+  const FAKE_RDS_SECRET = JSON.stringify({ engine: 'postgres', host: 'auth.cluster-abc.eu-west-1.rds.amazonaws.com', port: 5432, username: 'pgops', password: 'not-a-real-password', dbname: 'auth' });
+  const known = new Set<string>(Object.values(ENV));
+  let work: string;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'pgops-env-contract-'));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  function deployed(value: unknown): string {
+    let v = flat(value);
+    for (const [token, real] of PLAUSIBLE) v = v.replace(token, real);
+    expect(v, 'a token this test does not know how to resolve').not.toMatch(/<[A-Za-z:.0-9]+>/);
+    return v;
+  }
+
+  /** Names the runtime does not read: a typo here would be silently ignored by the loader. */
+  function unknownNames(variables: Record<string, unknown>): string[] {
+    return Object.keys(variables).filter((name) => /^PGOPS_/.test(name) && !known.has(name));
+  }
+
+  /** The runtime's own loader on what is deployed; PGOPS_CONFIG points at the bundle's settings file. */
+  function load(variables: Record<string, unknown>, bundleDir?: string): Settings {
+    expect(unknownNames(variables)).toEqual([]);
+    const env: Record<string, string> = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, deployed(v)]));
+    if (env[ENV.config] !== undefined) {
+      expect(env[ENV.config]).toBe(`/var/task/${CONFIG_FILE}`);
+      const file = join(mkdtempSync(join(work, 'bundle-')), CONFIG_FILE);
+      writeFileSync(file, readFileSync(join(bundleDir!, CONFIG_FILE)));
+      env[ENV.config] = file;
+    }
+    return loadSettings({}, env, work);
+  }
+
+  const functionEnv = (id: string) => fn(id).Environment.Variables;
+  const loadFunction = (id: string) => load(functionEnv(id), assetDir(s.app.outdir, fn(id)));
+
+  it('migrate, health-check and cleanup: accepted, with their settings file, secret and storage', () => {
+    for (const id of ['DbauthMigrateFunction', 'DbauthHealthFunction', 'DbauthCleanupFunction']) {
+      const settings = loadFunction(id);
+      expect(settings, id).toMatchObject({
+        databaseSecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgops/staging/auth-AbCdEf',
+        databaseId: 'auth',
+        snsTopicArn: 'arn:aws:sns:eu-west-1:123456789012:pgops-staging-alerts',
+        logLevel: 'info',
+      });
+      expect(settings.config.environment, id).toBe('staging');
+      expect(settings.config.cleanup.rules, id).toHaveLength(4);
+      expect(settings.fargate, id).toBeUndefined();
+    }
+    expect(loadFunction('DbauthMigrateFunction').migrationsDir).toBe('/var/task/migrations');
+    expect(loadFunction('DbauthMigrateFunction').storage).toBeUndefined();
+    expect(loadFunction('DbauthHealthFunction').storage).toBe('s3://pgops-staging-backups-123456789012-eu-west-1/pgops');
+    expect(loadFunction('DbauthCleanupFunction').storage).toBe('s3://pgops-staging-backups-123456789012-eu-west-1/pgops');
+  });
+
+  it('backup: accepted, with the inline settings and where to start the task', () => {
+    const settings = load(functionEnv('DbauthBackupFunction'));
+    expect(settings.config.backup.inlineMaxBytes).toBe(10 * 1024 ** 3);
+    expect(settings.configFile).toBeUndefined();
+    expect(settings.fargate).toEqual({
+      cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/pgops-staging-Cluster-1a2b3c',
+      taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/pgops-staging-auth:1',
+      containerName: 'pgops',
+      subnets: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+      securityGroups: ['sg-0123456789abcdef0'],
+    });
+  });
+
+  it('notify-slack: accepted, with the webhook secret', () => {
+    const settings = load(functionEnv('NotifySlackFunction'));
+    expect(settings.slackWebhookSecretId).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgops/staging/slack-webhook-AbCdEf');
+    expect(settings.config.environment).toBe('staging');
+  });
+
+  it('the Fargate task: accepted, with the secret ECS injects instead of its id', () => {
+    const [, td] = only(resources(s.opsTemplate, 'AWS::ECS::TaskDefinition'), 'DbauthTask');
+    const [c] = td.Properties!.ContainerDefinitions as ContainerDefinition[];
+    expect(c!.Secrets.map((x) => x.Name)).toEqual([ENV.databaseSecretJson]);
+    const variables: Record<string, unknown> = Object.fromEntries(c!.Environment.map((e) => [e.Name, e.Value]));
+    const settings = load({ ...variables, [ENV.databaseSecretJson]: FAKE_RDS_SECRET });
+    expect(settings.databaseSecretJson).toBe(FAKE_RDS_SECRET);
+    expect(settings.databaseSecretId).toBeUndefined();
+    expect(settings.storage).toBe('s3://pgops-staging-backups-123456789012-eu-west-1/pgops');
+    expect(settings.config.environment).toBe('staging');
+  });
+
+  it('would fail on a variable the runtime rejects or does not read', () => {
+    expect(() => load({ ...functionEnv('DbauthBackupFunction'), [ENV.ecsSubnets]: 'subnet-a; subnet-b' })).toThrow(ConfigError);
+    expect(unknownNames({ PGOPS_STORAGE_URL: 's3://b/p', NODE_OPTIONS: '' })).toEqual(['PGOPS_STORAGE_URL']);
+  });
+});
+
+describe('bundles', () => {
+  // Issue 9's targets, in MB of 10^6 bytes, for each asset zipped as Lambda receives it.
+  const TARGETS_MB: Record<string, number> = { DbauthMigrateFunction: 1.0, DbauthHealthFunction: 1.2, DbauthCleanupFunction: 1.2, NotifySlackFunction: 0.6 };
+
+  it.each(Object.entries(TARGETS_MB))('%s: at most %s MB zipped', (id, maxMb) => {
+    const mb = zippedBytes(assetDir(s.app.outdir, fn(id))) / 1e6;
+    expect(mb, `${id}: ${mb.toFixed(2)} MB zipped`).toBeLessThanOrEqual(maxMb);
+  });
+
+  it('builds the container image with the same esbuild settings: the backup handler and the CLI', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'docker', 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
+    const run = dockerfile.split('\n').find((l) => l.startsWith('RUN npx esbuild '));
+    expect(run).toBeDefined();
+    for (const flag of bundleCliFlags()) {
+      const [name, value] = flag.split(/=(.*)/s);
+      expect(run, flag).toContain(name === '--banner:js' ? `${name}="${value}"` : flag);
+    }
+    expect(run).toContain('backup=functions/backup/index.ts');
+    expect(run).toContain('pgops=bin/pgops.ts');
+    expect(run).toContain('--out-extension:.js=.mjs');
+    // What the task's entry point runs is what the image holds.
+    expect(TASK_ENTRYPOINT).toEqual(['node', '/var/task/pgops.mjs', '--json']);
+    expect(dockerfile).toMatch(/COPY --from=build \/src\/dist\/ \$\{LAMBDA_TASK_ROOT\}\//);
   });
 });
 

@@ -109,17 +109,32 @@ describe('backup function', () => {
 });
 
 describe('Fargate task entry', () => {
-  it('runs the backup CLI with --json and exits 0; an unknown command exits 2', async () => {
-    const store = mkdtempSync(join(work, 'task-'));
-    const script = join(process.cwd(), 'functions', 'task', 'index.ts');
-    const env = { DATABASE_URL: cluster.url(db), PGOPS_STORAGE: `file://${store}` };
+  // What the container runs: bin/pgops.ts bundled as docker/Dockerfile bundles it (the flags of
+  // lib/bundling.ts, which an infra test holds the Dockerfile to), started as the task's entry point.
+  it('runs the bundled CLI with --json: a backup exits 0 with its manifest; an unknown command exits 2', async () => {
     const { spawnSync } = await import('node:child_process');
-    const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const { bundleCliFlags } = await import('../../../../lib/bundling.ts');
+    const { TASK_ENTRYPOINT } = await import('../../../../lib/constructs/job-image.ts');
+    const dist = mkdtempSync(join(work, 'image-'));
+    const esbuild = join(process.cwd(), 'node_modules', '.bin', 'esbuild');
+    const built = spawnSync(esbuild, ['pgops=bin/pgops.ts', ...bundleCliFlags(), '--out-extension:.js=.mjs', `--outdir=${dist}`, '--log-level=warning'], { encoding: 'utf8' });
+    expect(built.status, built.stderr).toBe(0);
+    const [node, entry, ...entryArgs] = TASK_ENTRYPOINT;
+    expect([node, entry]).toEqual(['node', '/var/task/pgops.mjs']);
+    const script = join(dist, 'pgops.mjs');
+
+    const store = mkdtempSync(join(work, 'task-'));
+    // A clean environment, as in the container: nothing of this test process's settings leaks in.
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: cluster.url(db), PGOPS_STORAGE: `file://${store}` };
+    const run = (args: string[]) => spawnSync(process.execPath, [script, ...entryArgs, ...args], { env, cwd: dist, encoding: 'utf8' });
     const good = run(['backup']);
     expect(good.status, good.stderr).toBe(0);
-    expect(JSON.parse(good.stdout)).toMatchObject({ database: db, kind: 'logical' });
+    const manifest = JSON.parse(good.stdout);
+    expect(manifest).toMatchObject({ database: db, kind: 'logical' });
+    expect(manifest.bytes).toBeGreaterThan(0);
+    expect(readdirSync(join(store, db, 'logical', manifest.id)).sort()).toEqual(['dump', 'manifest.json']);
     const bad = run(['launch-missiles']);
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/unknown command "launch-missiles"/);
+    expect(bad.stderr).toMatch(/unknown command ['"]launch-missiles['"]/);
   });
 });

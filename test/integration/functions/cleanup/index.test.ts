@@ -10,6 +10,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCleanupHandler, deadlineFrom } from '../../../../functions/cleanup/index.ts';
 import { FileStorage } from '../../../../functions/core/storage/file.ts';
 import { createTextLogger } from '../../../../functions/core/logger.ts';
+import { validManifest } from '../../../helpers/manifests.ts';
 import { useTestCluster } from '../../../helpers/postgres.ts';
 
 const cluster = useTestCluster();
@@ -45,7 +46,8 @@ async function setup(config: unknown, opts: { storage?: boolean } = {}) {
     env.PGOPS_STORAGE = storage.url;
     for (const id of BACKUPS) {
       await storage.putBytes(`${db}/logical/${id}/dump`, 'x');
-      await storage.putBytes(`${db}/logical/${id}/manifest.json`, JSON.stringify({ id, completedAt: `2026-11-0${id.slice(7, 8)}T02:00:00Z` }));
+      // A manifest the catalog accepts (a bare { id, completedAt } is rejected as invalid).
+      await storage.putBytes(`${db}/logical/${id}/manifest.json`, JSON.stringify(validManifest(db, id, { completedAt: `2026-11-0${id.slice(7, 8)}T02:00:00.000Z` })));
     }
   }
   const lines: string[] = [];
@@ -86,13 +88,12 @@ describe('cleanup function', () => {
     expect(deadlineFrom(0, 1_000)).toBe(1_000);
   });
 
-  it('a missing table: alerts once on SNS and throws naming it', async () => {
+  it('a missing table: a configuration error that pages nobody, and throws naming it', async () => {
     const { db, handler } = await setup({ cleanup: { rules: [{ ...RULE, table: 'evnets' }] } });
     const err = (await handler({}, context(900_000)).then(() => undefined, (e: unknown) => e)) as Error;
     expect(err.message).toMatch(/^cleanup failed: cleanup rules do not match the database:[\s\S]*table evnets does not exist/);
-    const calls = sns.commandCalls(PublishCommand);
-    expect(calls).toHaveLength(1);
-    expect(JSON.parse(calls[0]!.args[0].input.Message!)).toMatchObject({ severity: 'critical', job: 'cleanup', database: db, environment: 'staging' });
+    // Configuration errors page nobody (issue 9): the function error is what the schedule sees.
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
     expect(await remaining(db)).toBe(510);
   });
 
@@ -116,6 +117,7 @@ describe('cleanup function', () => {
     const { handler } = await setup({ cleanup: { rules: [RULE] } });
     await expect(handler({ dryRun: 'yes' }, context(900_000))).rejects.toThrow(/invalid cleanup event:[\s\S]*dryRun/);
     await expect(handler({ database: 'billing' }, context(900_000))).rejects.toThrow(/serves database "t.*", not "billing"/);
-    expect(sns.commandCalls(PublishCommand)).toHaveLength(2);
+    // Usage and configuration errors page nobody (issue 9): the caller sees the function error.
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
   });
 });

@@ -76,12 +76,14 @@ describe('migrate function', () => {
     expect(everything).not.toContain(cluster.pg.password);
   });
 
-  it('rejects a malformed event naming the field, and alerts', async () => {
+  it('rejects a malformed event naming the field, and pages nobody', async () => {
     const db = await cluster.createDatabase();
     const { handler } = setup(GOOD, db);
     await expect(handler({ command: 'sideways', count: -1 })).rejects.toThrow(/command: .*\n.*count/s);
     await expect(handler({ command: 'to' })).rejects.toThrow(/target: command "to" needs a target/);
-    expect(sns.commandCalls(PublishCommand).length).toBe(2);
+    // Usage and configuration errors page nobody (issue 9); so does `to` a migration that does not exist.
+    await expect(handler({ command: 'to', target: '999' })).rejects.toThrow(/no migration matches "999"/);
+    expect(sns.commandCalls(PublishCommand).length).toBe(0);
   });
 
   it('a Secrets Manager failure is reported without leaking anything and still alerts', async () => {

@@ -6,8 +6,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { alertSubject, SnsAlerter, type Alert } from '../../../../functions/core/alerts/alerter.ts';
 import { createTextLogger } from '../../../../functions/core/logger.ts';
-import { renderSlackMessage, type SlackMessage } from '../../../../functions/core/alerts/slack.ts';
-import { createNotifySlackHandler, toAlert } from '../../../../functions/notify-slack/index.ts';
+import type { SlackMessage } from '../../../../functions/core/alerts/slack.ts';
+import { createNotifySlackHandler } from '../../../../functions/notify-slack/index.ts';
 import { REPO_ROOT } from '../../../helpers/cli.ts';
 
 const fixture = (name: string): string => readFileSync(join(REPO_ROOT, 'test', 'fixtures', name), 'utf8');
@@ -19,62 +19,6 @@ const snsOf = (message: unknown, subject: string | null = null) => ({
   Records: [{ EventSource: 'aws:sns', Sns: { Type: 'Notification', MessageId: 'm-1', TopicArn: 'arn:aws:sns:eu-west-1:123456789012:pgops-production-alerts', Subject: subject, Message: typeof message === 'string' ? message : JSON.stringify(message), Timestamp: '2026-11-22T02:47:32.000Z' } }],
 });
 
-const texts = (m: SlackMessage): string => JSON.stringify(m.blocks);
-
-describe('notify-slack rendering', () => {
-  it('renders a CloudWatch alarm state change', () => {
-    const r = alarmEvent.Records[0]!.Sns;
-    const a = toAlert(r.Message, r.Subject, 'production')!;
-    expect(a).toMatchObject({
-      severity: 'critical',
-      job: 'cloudwatch-alarm',
-      database: 'app',
-      environment: 'production',
-      time: '2026-11-22T05:05:12.345Z',
-      runbook: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#alarmsV2:alarm/pgops-production-app-health-status',
-    });
-    expect(a.summary).toMatch(/^pgops-production-app-health-status is ALARM \(pgops health check reports CRITICAL/);
-    expect(a.summary).toContain('Threshold Crossed: 1 out of the last 1 datapoints');
-    const m = renderSlackMessage(a);
-    expect(m.blocks[0]).toMatchObject({ type: 'header', text: { text: ':red_circle: CRITICAL · production · app · cloudwatch-alarm' } });
-    expect(texts(m)).toContain('*metric*\\npgops/HealthStatus');
-    expect(texts(m)).toContain('*condition*\\nGreaterThanOrEqualToThreshold 2');
-    expect(texts(m)).toContain('*state*\\nOK → ALARM');
-    expect(texts(m)).toContain('<https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#alarmsV2:alarm/pgops-production-app-health-status|Runbook>');
-
-    const ok = JSON.parse(r.Message) as Record<string, unknown>;
-    expect(toAlert(JSON.stringify({ ...ok, NewStateValue: 'OK', OldStateValue: 'ALARM' }), undefined, 'production')!.severity).toBe('resolved');
-    expect(toAlert(JSON.stringify({ ...ok, NewStateValue: 'INSUFFICIENT_DATA' }), undefined, 'production')!.severity).toBe('warning');
-  });
-
-  it('renders an ECS task-stopped event with exit code 1', () => {
-    const a = toAlert(JSON.stringify(ecsEvent), undefined, 'production')!;
-    expect(a).toMatchObject({ severity: 'critical', job: 'fargate backup --jobs 4', database: 'app', environment: 'production', time: '2026-11-22T02:47:31.264Z' });
-    expect(a.summary).toBe('ECS task pgopsproductionJobTaskDef8C1F3E2A:7 stopped: pgops exited with code 1. Essential container in task exited');
-    expect(a.details).toMatchObject({ cluster: 'pgops-production', task: '0b69d5c0d655403899f5bd3a0ad8a4c5', stopCode: 'EssentialContainerExited', startedBy: 'pgops-backup' });
-    expect(a.runbook).toBe('https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/pgops-production/tasks/0b69d5c0d655403899f5bd3a0ad8a4c5?region=eu-west-1');
-    const m = renderSlackMessage(a);
-    expect(m.text).toBe('[CRITICAL] pgops fargate backup --jobs 4 production/app: ECS task pgopsproductionJobTaskDef8C1F3E2A:7 stopped: pgops exited with code 1. Essential container in task exited');
-  });
-
-  it('does not post a task that stopped cleanly or a non-STOPPED transition', () => {
-    const clean = structuredClone(ecsEvent);
-    (clean.detail.containers as Array<{ exitCode: number }>)[0]!.exitCode = 0;
-    expect(toAlert(JSON.stringify(clean), undefined, 'p')).toBeNull();
-    const running = structuredClone(ecsEvent);
-    running.detail.lastStatus = 'RUNNING';
-    expect(toAlert(JSON.stringify(running), undefined, 'p')).toBeNull();
-    const oom = structuredClone(ecsEvent);
-    Object.assign((oom.detail.containers as Array<Record<string, unknown>>)[0]!, { exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' });
-    expect(toAlert(JSON.stringify(oom), undefined, 'p')!.summary).toContain('pgops exited with code 137 (OutOfMemoryError: Container killed due to memory usage)');
-  });
-
-  it('renders a pgops alert as sent and unknown text as info', () => {
-    expect(toAlert(JSON.stringify(pgopsAlert), 'x', 'ignored')).toEqual(pgopsAlert);
-    expect(toAlert('disk almost full', 'Heads up', 'production')).toMatchObject({ severity: 'info', job: 'sns', summary: 'Heads up: disk almost full' });
-  });
-});
-
 describe('notify-slack handler', () => {
   const sm = mockClient(SecretsManagerClient);
   beforeEach(() => sm.reset());
@@ -82,7 +26,7 @@ describe('notify-slack handler', () => {
   function fakeFetch(status = 200) {
     const calls: Array<{ url: string; body: SlackMessage }> = [];
     const f = (async (url: string | URL | Request, init?: RequestInit) => {
-      calls.push({ url: String(url), body: JSON.parse(String(init?.body)) as SlackMessage });
+      calls.push({ url: url instanceof Request ? url.url : url.toString(), body: JSON.parse(init?.body as string) as SlackMessage });
       return new Response(status === 200 ? 'ok' : 'no_service', { status });
     }) as typeof fetch;
     return { f, calls };

@@ -38,7 +38,6 @@ function wrapUploads(inner: Storage, wrap: () => Transform): Storage {
     putBytes: (k, d, o) => inner.putBytes(k, d, o),
     getStream: (k) => inner.getStream(k),
     getBytes: (k) => inner.getBytes(k),
-    exists: (k) => inner.exists(k),
     list: (p) => inner.list(p),
     delete: (k) => inner.delete(k),
   };

@@ -10,13 +10,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupCommand } from '../../../../../bin/commands/cleanup.ts';
 import { MemoryAlerter } from '../../../../../functions/core/alerts/alerter.ts';
 import { runCleanup, CleanupError, type CleanupDeps } from '../../../../../functions/core/cleanup/job.ts';
-import { resolveRules, deleteExpiredRows } from '../../../../../functions/core/cleanup/rows.ts';
+import { resolveRules } from '../../../../../functions/core/cleanup/rows.ts';
 import { defaultFileConfig, loadSettings, parseFileConfig, type CleanupRule } from '../../../../../functions/core/config.ts';
 import { withClient } from '../../../../../functions/core/db.ts';
 import { ConfigError, exitCodeOf } from '../../../../../functions/core/errors.ts';
 import { silentLogger } from '../../../../../functions/core/logger.ts';
 import { FileStorage } from '../../../../../functions/core/storage/file.ts';
 import { REPO_ROOT, runCli } from '../../../../helpers/cli.ts';
+import { validManifest } from '../../../../helpers/manifests.ts';
 import { useTestCluster } from '../../../../helpers/postgres.ts';
 
 const cluster = useTestCluster();
@@ -228,7 +229,7 @@ describe('functions and VACUUM', () => {
     const migrations = join(REPO_ROOT, 'migrations');
     const { runMigrations } = await import('../../../../../functions/core/migrate/job.ts');
     const { historyTables } = await import('../../../../../functions/core/migrate/files.ts');
-    await runMigrations({ target: cluster.target(db), session: SESSION, dir: migrations, tables: historyTables('public', 'pgmigrations'), lockWaitSeconds: 5, logger: silentLogger }, { command: 'up' });
+    await runMigrations({ target: cluster.target(db), session: SESSION, dir: migrations, tables: historyTables('public', 'pgmigrations'), lockWaitSeconds: 5, logger: silentLogger, alerter: new MemoryAlerter(), databaseId: db, environment: 'test' }, { command: 'up' });
     const example = parseFileConfig(JSON.parse(readFileSync(join(REPO_ROOT, 'pgops.example.json'), 'utf8')));
     const r = await runCleanup(deps(db, { config: example.config }), { dryRun: false });
     expect(r.rows.map((x) => [x.table, x.complete])).toEqual([
@@ -245,7 +246,8 @@ describe('the whole job with backup retention', () => {
     const storage = new FileStorage(pathToFileURL(tempDir()).href);
     for (const id of IDS) {
       await storage.putBytes(`${db}/logical/${id}/dump`, 'x');
-      await storage.putBytes(`${db}/logical/${id}/manifest.json`, JSON.stringify({ id, completedAt: new Date(Date.UTC(2026, 10, Number(id.slice(6, 8)), 2)).toISOString() }));
+      // A manifest the catalog accepts (a bare { id, completedAt } is rejected as invalid).
+      await storage.putBytes(`${db}/logical/${id}/manifest.json`, JSON.stringify(validManifest(db, id, { completedAt: new Date(Date.UTC(2026, 10, Number(id.slice(6, 8)), 2)).toISOString() })));
     }
     return storage;
   }

@@ -4,10 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { backupKeys } from '../../../../../functions/core/catalog/layout.ts';
 import { applyRetention, type RetentionPolicy } from '../../../../../functions/core/cleanup/retention.ts';
+import { createTextLogger } from '../../../../../functions/core/logger.ts';
 import { FileStorage } from '../../../../../functions/core/storage/file.ts';
 import { openStorage } from '../../../../../functions/core/storage/index.ts';
 import type { Storage } from '../../../../../functions/core/storage/types.ts';
+import { putBackup as putValidBackup, validManifest } from '../../../../helpers/manifests.ts';
 import { useS3rver } from '../../../../helpers/s3rver.ts';
 
 const s3 = useS3rver('pgops-cleanup');
@@ -26,12 +29,10 @@ function fileStorage(): FileStorage {
   return new FileStorage(pathToFileURL(d).href);
 }
 
+/** A whole backup with a restore test beside it, completed at the time in its id. */
 async function putBackup(storage: Storage, id: string, db = DB): Promise<void> {
-  const dir = `${db}/logical/${id}`;
-  await storage.putBytes(`${dir}/dump`, `dump of ${id}`);
-  await storage.putBytes(`${dir}/restore-test.json`, '{"ok":true}');
-  const completedAt = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(9, 11)}:${id.slice(11, 13)}:${id.slice(13, 15)}Z`;
-  await storage.putBytes(`${dir}/manifest.json`, JSON.stringify({ id, database: db, kind: 'logical', format: 'custom', startedAt: completedAt, completedAt, bytes: 10, key: `${dir}/dump` }));
+  await putValidBackup(storage, db, { id, dump: `dump of ${id}` });
+  await storage.putBytes(backupKeys(db, id).restoreTest, '{"ok":true}');
 }
 
 const idsIn = async (storage: Storage, db = DB) => [...new Set((await storage.list(`${db}/logical/`)).map((o) => o.key.split('/')[2]))].sort();
@@ -46,7 +47,6 @@ function recording(inner: Storage): Storage & { deletes: string[] } {
     putBytes: (k, d, o) => inner.putBytes(k, d, o),
     getStream: (k) => inner.getStream(k),
     getBytes: (k) => inner.getBytes(k),
-    exists: (k) => inner.exists(k),
     list: (p) => inner.list(p),
     async delete(k) { deletes.push(k); await inner.delete(k); },
   };
@@ -126,12 +126,30 @@ describe('backup retention (local storage)', () => {
     expect(await idsIn(storage, 'billing')).toEqual(IDS);
   });
 
-  it('a manifest without completedAt falls back to the time in its id', async () => {
+  it('an invalid manifest is reported, left alone and does not count toward keepLast', async () => {
     const storage = fileStorage();
-    await storage.putBytes(`${DB}/logical/${IDS[0]}/manifest.json`, '{}');
+    const partial = IDS[0]!; // parses as JSON, fails the schema (the hand-made manifest of old)
+    await storage.putBytes(backupKeys(DB, partial).manifest, '{}');
     await putBackup(storage, IDS[1]!);
-    const r = await applyRetention(storage, DB, NONE, { dryRun: true, now: NOW });
-    expect(r).toMatchObject({ kept: [IDS[1]], deleted: [IDS[0]] });
+    await putBackup(storage, IDS[2]!);
+    const r = await applyRetention(storage, DB, { ...NONE, keepLast: 1 }, { dryRun: false, now: NOW });
+    expect(r).toMatchObject({ kept: [IDS[2]], deleted: [IDS[1]], unreadable: [partial] });
+    expect(r.invalid).toEqual([{ id: partial, problem: expect.stringContaining('id:') }]);
+    expect(await idsIn(storage)).toEqual([partial, IDS[2]]);
+  });
+
+  it('with keepLast 1 and the newest manifest invalid, the valid backup is kept', async () => {
+    const storage = fileStorage();
+    await putBackup(storage, IDS[3]!);
+    // The newest folder's manifest is a truncated upload.
+    const truncated = JSON.stringify(validManifest(DB, IDS[4]!)).slice(0, 120);
+    await storage.putBytes(backupKeys(DB, IDS[4]!).manifest, truncated);
+    const lines: string[] = [];
+    const logger = createTextLogger({ level: 'warn', write: (l) => lines.push(l) });
+    const r = await applyRetention(storage, DB, { ...NONE, keepLast: 1 }, { dryRun: false, now: NOW, logger });
+    expect(r).toMatchObject({ kept: [IDS[3]], deleted: [], invalid: [{ id: IDS[4], problem: expect.stringContaining('not valid JSON') }] });
+    expect(await idsIn(storage)).toEqual([IDS[3], IDS[4]]);
+    expect(lines.join('\n')).toContain(`invalid manifest ${backupKeys(DB, IDS[4]!).manifest}`);
   });
 });
 

@@ -188,7 +188,6 @@ describe('health job on a real PostgreSQL', () => {
       putBytes: async () => { throw new Error('AccessDenied: not allowed to write'); },
       getStream: async () => { throw new Error('AccessDenied'); },
       getBytes: async () => { throw new Error('AccessDenied: not allowed to read'); },
-      exists: async () => false,
       list: async () => { throw new Error('AccessDenied: not allowed to list'); },
       delete: async () => {},
     };

@@ -7,7 +7,8 @@ import { defaultFileConfig } from '../../../../../functions/core/config.ts';
 import { LockTimeoutError, MigrationError, MigrationHistoryError } from '../../../../../functions/core/errors.ts';
 import { createTextLogger, silentLogger } from '../../../../../functions/core/logger.ts';
 import { historyTables } from '../../../../../functions/core/migrate/files.ts';
-import { lockKey, migrationStatus, runMigrations, validateMigrations, type MigrateDeps } from '../../../../../functions/core/migrate/job.ts';
+import { MemoryAlerter } from '../../../../../functions/core/alerts/alerter.ts';
+import { lockKey, migrationStatus, runMigrations, validateMigrations, type MigrateJobDeps } from '../../../../../functions/core/migrate/job.ts';
 import { runCli } from '../../../../helpers/cli.ts';
 import { useTestCluster } from '../../../../helpers/postgres.ts';
 
@@ -28,7 +29,7 @@ const BASIC = {
   '003_tags.js': "export const up = (pgm) => { pgm.createTable('tags', { id: 'id', label: { type: 'text', notNull: true } }); };\n",
 };
 
-async function deps(db: string, dir: string, overrides: Partial<MigrateDeps> = {}): Promise<MigrateDeps> {
+async function deps(db: string, dir: string, overrides: Partial<MigrateJobDeps> = {}): Promise<MigrateJobDeps> {
   const config = defaultFileConfig();
   return {
     target: cluster.target(db),
@@ -38,6 +39,9 @@ async function deps(db: string, dir: string, overrides: Partial<MigrateDeps> = {
     lockWaitSeconds: 5,
     logger: silentLogger,
     lockPollMs: 50,
+    alerter: new MemoryAlerter(),
+    databaseId: db,
+    environment: 'test',
     ...overrides,
   };
 }
@@ -327,6 +331,31 @@ describe('the CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/migration 001_bad\.sql failed \(up\): relation "users_missing" does not exist/);
     expect(r.stderr).toMatch(/ALERT CRITICAL migrate/);
+  });
+
+  it('migrate to a migration that does not exist is a usage error: exit 2, and nobody is paged', async () => {
+    const db = await cluster.createDatabase();
+    const dir = migrationsDir(BASIC);
+    const r = await runCli(['migrate', 'to', '999'], { DATABASE_URL: cluster.url(db), PGOPS_MIGRATIONS_DIR: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no migration matches "999"/);
+    expect(r.stderr).not.toMatch(/ALERT/);
+  });
+
+  it('runMigrations alerts once on failure, never for usage errors or dry runs', async () => {
+    const db = await cluster.createDatabase();
+    const bad = migrationsDir({ '001_bad.sql': '-- Up Migration\nSELECT * FROM users_missing;\n-- Down Migration\n' });
+    const d = await deps(db, bad);
+    const alerter = d.alerter as MemoryAlerter;
+    await expect(runMigrations(d, { command: 'to', target: '999' })).rejects.toThrow(/no migration matches "999"/);
+    await expect(runMigrations(d, { command: 'up', dryRun: true })).resolves.toMatchObject({ dryRun: true });
+    expect(alerter.sent).toEqual([]);
+    const err = await runMigrations(d, { command: 'up' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MigrationError);
+    expect((err as MigrationError).alertSent).toBe(true);
+    expect(alerter.sent).toHaveLength(1);
+    expect(alerter.sent[0]).toMatchObject({ severity: 'critical', job: 'migrate', database: db, environment: 'test', details: { command: 'up' } });
+    expect(alerter.sent[0]!.summary).toContain('001_bad.sql');
   });
 
   it('wrong password: a short message naming the cause, exit 1, and the password nowhere', async () => {

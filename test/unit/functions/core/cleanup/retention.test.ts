@@ -1,7 +1,8 @@
 // The retention planner: examples for each policy, then properties over arbitrary backup sets.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backupIdTime, isoWeekKey, planRetention, type BackupRef, type RetentionPolicy } from '../../../../../functions/core/cleanup/retention.ts';
+import { backupIdTime } from '../../../../../functions/core/catalog/layout.ts';
+import { isoWeekKey, planRetention, type BackupRef, type RetentionPolicy } from '../../../../../functions/core/cleanup/retention.ts';
 
 const NONE: RetentionPolicy = { keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 };
 const at = (iso: string, id = iso): BackupRef => ({ id, completedAt: new Date(iso) });

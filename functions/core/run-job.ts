@@ -1,0 +1,74 @@
+// The one failure policy of every job, CLI command and handler: a failure is logged, pages at the
+// level its error class names (none for usage, configuration or an answer to the operator; none in
+// a dry run), exactly once however many layers it crosses, and is rethrown; a broken alert
+// destination never replaces the job's own error.
+import type { Alerter } from './alerts/alerter.ts';
+import { asPgopsError, JobError, type PgopsError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { redactString } from './redact.ts';
+
+/** Where a job reports its failure. */
+export interface JobReporting {
+  alerter: Alerter;
+  logger: Logger;
+  /** The id named in alerts; a function when it is known only once the job has connected. */
+  databaseId: string | (() => string);
+  environment: string;
+}
+
+export interface JobSpec {
+  /** The job's name in logs and alerts: backup, verify, restore, cleanup, migrate, health. */
+  job: string;
+  /** Send no alert (a dry run changes nothing; `health --no-alert`): a failure is an answer. */
+  silent?: boolean;
+  /** This job's error for a foreign failure (default: JobError "<job> failed: <message>"). */
+  wrap?: (message: string, cause: unknown) => PgopsError;
+  /** The alert's summary (default: the error's message), cut to 300 characters. */
+  summary?: (error: PgopsError) => string;
+  /** The alert's details. */
+  details?: (error: PgopsError) => Record<string, unknown>;
+}
+
+const MAX_SUMMARY = 300;
+
+/** Run `body` under the failure policy; its result, or its error (a PgopsError) after reporting. */
+export async function runJob<T>(reporting: JobReporting, spec: JobSpec, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw await reportFailure(reporting, spec, err);
+  }
+}
+
+/** Report a failure once (log, at most one alert), mark it reported, and return it to be thrown. */
+export async function reportFailure(reporting: JobReporting, spec: JobSpec, err: unknown): Promise<PgopsError> {
+  const error = asPgopsError(err, spec.wrap ?? ((m, cause) => new JobError(`${spec.job} failed: ${redactString(m)}`, { cause })));
+  if (error.alertSent) return error;
+  // Marked before sending: an alert that fails is not retried by an outer layer either.
+  error.alertSent = true;
+  const severity = spec.silent ? null : error.alert;
+  if (severity === null) {
+    // An answer (refused, not found, bad usage): the caller prints it; nobody is paged.
+    reporting.logger.debug(`${spec.job}: ${redactString(error.message)}`, { type: error.name });
+    return error;
+  }
+  reporting.logger.error(`${spec.job} failed: ${redactString(error.message)}`);
+  await sendJobAlert(reporting, spec, error, severity);
+  return error;
+}
+
+async function sendJobAlert(reporting: JobReporting, spec: JobSpec, error: PgopsError, severity: 'critical' | 'warning'): Promise<void> {
+  const database = typeof reporting.databaseId === 'function' ? reporting.databaseId() : reporting.databaseId;
+  try {
+    await reporting.alerter.send({
+      severity,
+      job: spec.job,
+      database,
+      environment: reporting.environment,
+      summary: redactString((spec.summary ?? ((e) => e.message))(error)).slice(0, MAX_SUMMARY),
+      details: spec.details?.(error) ?? { error: redactString(error.message) },
+    });
+  } catch (alertError) {
+    reporting.logger.error('could not send the alert; the job\'s own error stands', { job: spec.job, error: redactString(alertError instanceof Error ? alertError.message : String(alertError)) });
+  }
+}
