@@ -10,13 +10,9 @@ export class BackupLockedError extends BackupError {
   override readonly alert: AlertLevel = 'warning';
 }
 
-/** The pg_dump binary is older than the server: its dumps could be incomplete. */
-export class PgDumpVersionError extends BackupError {}
-
-/** No such backup (or no backup at all) in the storage: an answer to the operator, not an incident. */
-export class BackupNotFoundError extends PgopsError {
-  override readonly alert: AlertLevel = null;
-}
+// Raised by the catalog and the tool runner, which the jobs use; named here too for the jobs' callers.
+export { BackupNotFoundError } from '../catalog/errors.ts';
+export { PgDumpVersionError } from '../pgtools/errors.ts';
 
 /** The stored backup does not match its manifest, cannot be read to its end, or failed its restore test. */
 export class VerifyError extends PgopsError {

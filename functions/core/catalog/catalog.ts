@@ -4,7 +4,7 @@
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
-import { BackupNotFoundError } from '../backup/errors.ts';
+import { BackupNotFoundError } from './errors.ts';
 import { backupKeys, isBackupId, logicalPrefix, parseLogicalKey } from './layout.ts';
 import { parseManifest, type BackupManifest } from './manifest.ts';
 import { parseRestoreTest, type RestoreTestRecord } from './restore-test.ts';

@@ -8,7 +8,7 @@ import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { childEnvironment } from '../config.ts';
 import type { DbTarget } from '../db.ts';
 import { redactString } from '../redact.ts';
-import { PgDumpVersionError } from '../backup/errors.ts';
+import { PgDumpVersionError } from './errors.ts';
 import type { BackupManifest } from '../catalog/manifest.ts';
 
 export interface PgCommand {
