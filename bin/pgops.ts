@@ -6,6 +6,7 @@ import { demoCommand } from './commands/demo.ts';
 import { healthCommand } from './commands/health.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { processIo, type Io } from './commands/run-command.ts';
+import { redactString } from '../functions/core/redact.ts';
 
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command('pgops')
@@ -15,6 +16,7 @@ export function buildProgram(io: Io = processIo): Command {
     .addOption(new Option('--storage <url>', 's3://bucket/prefix or file:///absolute/path (or PGOPS_STORAGE)'))
     .addOption(new Option('--dir <path>', 'migrations directory (or PGOPS_MIGRATIONS_DIR; default ./migrations)'))
     .addOption(new Option('--config <file>', 'JSON config file: thresholds, retention, cleanup rules (or PGOPS_CONFIG)'))
+    .addOption(new Option('--database-id <id>', "the database's folder in storage (or PGOPS_DATABASE_ID; default: the connection's database name)"))
     .option('--json', 'print the result as one JSON document on stdout (logs stay on stderr)')
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log debug detail, including the SQL node-pg-migrate runs')
@@ -34,14 +36,32 @@ Try it without a database: npm start (= pgops demo).`);
   program.addCommand(healthCommand(io));
   program.addCommand(cleanupCommand(io));
   program.addCommand(demoCommand(io));
-  // Every subcommand shares the override, so usage errors exit 2 rather than 1.
-  const applyOverride = (c: Command) => {
-    c.exitOverride();
+  // Every command shares the override, so usage errors exit 2 rather than commander's 1; under
+  // `health` they exit 3 (UNKNOWN): monitoring must not read a bad flag as CRITICAL.
+  const applyOverride = (c: Command, usageExit: number) => {
+    c.exitOverride((err) => { throw err.exitCode === 0 ? err : new CommanderError(usageExit, err.code, err.message); });
     c.configureOutput({ writeOut: io.out, writeErr: io.err });
-    c.commands.forEach(applyOverride);
+    c.commands.forEach((sub) => applyOverride(sub, usageExit));
   };
-  program.commands.forEach(applyOverride);
+  applyOverride(program, USAGE_EXIT);
+  program.commands.forEach((c) => applyOverride(c, c.name() === 'health' ? HEALTH_UNKNOWN_EXIT : USAGE_EXIT));
   return program;
+}
+
+const USAGE_EXIT = 2;
+const HEALTH_UNKNOWN_EXIT = 3;
+
+/** `--json` among the options (before a `--`), so a usage error still answers with a JSON document. */
+function wantsJson(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
+}
+
+/** The error document run-command prints for a failed job, for a usage error commander raised. */
+function usageErrorDocument(err: CommanderError): string {
+  const message = err.code === 'commander.help' ? 'no command given (run with --help for usage)' : redactString(err.message.replace(/^error: /, ''));
+  return `${JSON.stringify({ error: { type: 'UsageError', message, exitCode: err.exitCode } }, null, 2)}\n`;
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
@@ -50,9 +70,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-      // commander has already printed the message
-      return 2;
+      if (err.exitCode === 0) return 0; // help or version
+      // commander has already printed the message on stderr
+      if (wantsJson(argv)) io.out(usageErrorDocument(err));
+      return err.exitCode;
     }
     throw err;
   }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { backupContent, type InvalidBackup } from '../../functions/core/catalog/catalog.ts';
 import type { BackupManifest } from '../../functions/core/catalog/manifest.ts';
 import type { RestoreResult } from '../../functions/core/backup/restore.ts';
 import type { VerifyResult } from '../../functions/core/backup/verify.ts';
@@ -44,23 +45,43 @@ Examples:
       } finally {
         progress.done();
       }
-    }, (m, { io: o }) => o.out(`backup ${m.id}: ${formatBytes(m.bytes)} in ${(m.durationMs / 1000).toFixed(1)} s, sha256 ${m.sha256}\n  ${m.key}\n`), { job: 'backup' }));
+    }, printBackup, { job: 'backup' }));
+}
+
+function printBackup(m: BackupManifest, { io: o }: { io: Io }): void {
+  const content = backupContent(m);
+  o.out(`backup ${m.id} (${content}): ${formatBytes(m.bytes)} in ${(m.durationMs / 1000).toFixed(1)} s, sha256 ${m.sha256}\n  ${m.key}\n`);
+  if (content !== 'full') o.out(`  a ${content} backup: "latest" and retention's full backups ignore it; restore it by its id\n`);
+}
+
+function printBackupList(list: BackupManifest[], invalid: InvalidBackup[], o: Io): void {
+  if (list.length === 0) o.out('no backups\n');
+  else o.out(`${'id'.padEnd(26)} ${'kind'.padEnd(11)} ${'completed'.padEnd(24)} ${'size'.padStart(10)}  migration\n`);
+  for (const m of list) o.out(`${m.id.padEnd(26)} ${backupContent(m).padEnd(11)} ${m.completedAt.padEnd(24)} ${formatBytes(m.bytes).padStart(10)}  ${m.migration ?? '-'}\n`);
+  for (const bad of invalid) o.out(`INVALID ${bad.id}: ${bad.problem} (${bad.manifestKey})\n`);
 }
 
 export function backupsCommand(io: Io): Command {
   const backups = new Command('backups').description('list and verify stored backups');
   backups.command('list')
-    .description('backups of this database, newest first (from their manifests)')
-    .addHelpText('after', '\nExample:\n  $ pgops backups list --storage s3://my-backups/pgops --json')
-    .action((_o, cmd: Command) => runCommand(cmd, io, async (ctx) => {
-      const { listBackups } = await import('../../functions/core/catalog/catalog.ts');
-      const storage = ctx.rt.storage();
-      return listBackups(storage, ctx.rt.databaseId(await ctx.rt.target()));
-    }, (list, { io: o }) => {
-      if (list.length === 0) { o.out('no backups\n'); return; }
-      o.out(`${'id'.padEnd(26)} ${'completed'.padEnd(24)} ${'size'.padStart(10)}  migration\n`);
-      for (const m of list) o.out(`${m.id.padEnd(26)} ${m.completedAt.padEnd(24)} ${formatBytes(m.bytes).padStart(10)}  ${m.migration ?? '-'}\n`);
-    }));
+    .description('backups of this database, newest first (from their manifests), with what each holds')
+    .addHelpText('after', `
+A backup's kind says what it holds: full, schema-only, data-only or partial (table filters).
+"latest" means the newest full backup; a partial one is restored or verified only by its id.
+A manifest the catalog rejects is reported (stderr, and a line in the text output), never listed.
+
+Example:
+  $ pgops backups list --storage s3://my-backups/pgops --json`)
+    .action((_o, cmd: Command) => {
+      let invalid: InvalidBackup[] = [];
+      return runCommand(cmd, io, async (ctx) => {
+        const { scanBackups } = await import('../../functions/core/catalog/catalog.ts');
+        const scan = await scanBackups(ctx.rt.storage(), ctx.rt.databaseId(await ctx.rt.target()));
+        invalid = scan.invalid;
+        for (const bad of invalid) io.err(`pgops: warning: invalid manifest ${bad.manifestKey}: ${bad.problem} (not listed; left for a human to look at)\n`);
+        return scan.backups.map((b) => b.manifest);
+      }, (list, { io: o }) => printBackupList(list, invalid, o));
+    });
   backups.command('verify')
     .description('re-hash a stored backup against its manifest and read the archive to its end')
     .argument('<id>', 'a backup id, or "latest"')
@@ -88,7 +109,7 @@ export function restoreCommand(io: Io): Command {
     .option('--target-db <name>', 'the database to restore into (default: the connection\'s database)')
     .option('--create', 'create the target database first (refused if it exists)')
     .option('--clean', 'drop objects before recreating them (needed for a non-empty target)')
-    .option('--table <name>', 'restore only this table (repeatable)', collect)
+    .option('--table <name>', 'restore only this table, with its indexes, constraints and triggers (repeatable; schema.table, quoted for case)', collect)
     .option('--no-owner', 'do not restore object ownership')
     .option('--jobs <n>', 'parallel pg_restore workers', parseCount)
     .option('--dry-run', 'check the backup and show what would be restored; touch nothing')
@@ -96,6 +117,12 @@ export function restoreCommand(io: Io): Command {
 The dump is fetched to a temporary file while its SHA-256 is re-computed; a mismatch is refused
 before the target is touched. Restoring into a non-empty database without --clean is refused. A
 database created by --create is dropped again if the restore fails.
+
+--table restores the table with its data, sequences, defaults, indexes, constraints, triggers,
+comments and grants; into a new database also the schema and functions it needs, leaving out (and
+naming) foreign keys to tables not restored. A name not in the backup exits 2 before anything.
+A lock held by another session is waited on for database.lockTimeoutMs at most (default 5 s);
+then the restore fails naming that session. SIGTERM/SIGINT stop the restore and clean up (exit 143/130).
 
 Examples:
   $ pgops restore latest --target-db auth_restored --create
@@ -120,8 +147,9 @@ Examples:
     }, (r, { io: o }) => o.out(`${describeRestore(r)}\n`), { job: 'restore' }));
 }
 
-function describeRestore(r: { backupId: string; targetDb: string; durationMs: number; tables: number; dryRun?: boolean }): string {
+function describeRestore(r: RestoreResult): string {
+  // A dry run shows its plan: with --table, every entry that would be restored or skipped.
   return r.dryRun
-    ? `dry run: backup ${r.backupId} checks out; would restore ${r.tables} table(s) into ${r.targetDb}; nothing was changed`
+    ? `dry run: backup ${r.backupId} checks out; would restore ${r.tables} table(s) into ${r.targetDb}; nothing was changed${(r.plan?.steps ?? []).map((step) => `\n  ${step}`).join('')}`
     : `restored backup ${r.backupId} into ${r.targetDb}: ${r.tables} table(s) in ${(r.durationMs / 1000).toFixed(1)} s`;
 }

@@ -2,6 +2,27 @@ import { Command } from 'commander';
 import type { CleanupResult } from '../../functions/core/cleanup/job.ts';
 import { runCommand, type CommandContext, type Io } from './run-command.ts';
 
+/** Retention's part: kept and deleted backups with their kind, then everything left behind by crashes. */
+function printBackups(b: CleanupResult['backups'], dryRun: boolean, io: Io): void {
+  if (b.skipped) {
+    io.out(`backups: retention skipped (${b.skipped})\n`);
+    return;
+  }
+  const would = dryRun ? 'would be deleted' : 'deleted';
+  const removed = dryRun ? 'would be removed' : 'removed';
+  const named = (id: string) => (b.content?.[id] && b.content[id] !== 'full' ? `${id} (${b.content[id]})` : id);
+  io.out(`backups${b.storage ? ` (${b.storage})` : ''}: ${b.kept.length} kept, ${b.deleted.length} ${would}${b.deleted.length > 0 ? `: ${b.deleted.map(named).join(', ')}` : ''}\n`);
+  const partialKept = b.kept.filter((id) => b.content?.[id] && b.content[id] !== 'full');
+  if (partialKept.length > 0) io.out(`  partial backups kept apart from the full ones: ${partialKept.map(named).join(', ')}\n`);
+  for (const o of b.orphans ?? []) io.out(`  orphan ${o.id} (no manifest, ${o.keys.length} file(s), last written ${o.lastModified}): ${removed}\n`);
+  for (const p of b.pending ?? []) io.out(`  ${p.id}: files without a manifest, written ${p.lastModified}: left alone (less than a day old)\n`);
+  for (const i of b.incomplete ?? []) io.out(`  unfinished ${i.kind === 'multipart' ? `multipart upload ${i.uploadId ?? ''}` : 'temporary file'} ${i.key} (since ${i.startedAt}): ${removed}\n`);
+  for (const i of b.incompleteRecent ?? []) io.out(`  unfinished ${i.kind} ${i.key} (since ${i.startedAt}): left alone (less than a day old)\n`);
+  if (b.incompleteNote) io.out(`  ${b.incompleteNote}\n`);
+  const invalid = b.invalid ?? (b.unreadable ?? []).map((id) => ({ id, problem: 'unreadable' }));
+  for (const u of invalid) io.out(`  ${u.id}: invalid manifest (${u.problem}): left alone for a human to look at; protects no backup\n`);
+}
+
 function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
   const would = r.dryRun ? 'would be deleted' : 'deleted';
   if (r.dryRun) io.out('Dry run: nothing was deleted.\n');
@@ -12,15 +33,7 @@ function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
   }
   for (const f of r.functions) io.out(`function ${f.name}(): ${f.called ? `called, returned ${JSON.stringify(f.result)}` : f.error ? `FAILED: ${f.error}` : r.dryRun ? 'would be called' : 'not called (deadline)'}\n`);
   for (const v of r.vacuum) io.out(`VACUUM (ANALYZE) ${v.table}: ${v.done ? 'done' : v.error ? `FAILED: ${v.error}` : r.dryRun ? 'would run' : 'not run (deadline)'}\n`);
-  const b = r.backups;
-  if (b.skipped) {
-    io.out(`backups: retention skipped (${b.skipped})\n`);
-  } else {
-    io.out(`backups${b.storage ? ` (${b.storage})` : ''}: ${b.kept.length} kept, ${b.deleted.length} ${would}${b.deleted.length > 0 ? `: ${b.deleted.join(', ')}` : ''}\n`);
-    for (const o of b.orphans ?? []) io.out(`  orphan ${o.id} (no manifest, ${o.keys.length} file(s), last written ${o.lastModified}): ${r.dryRun ? 'would be removed' : 'removed'}\n`);
-    for (const p of b.pending ?? []) io.out(`  ${p.id}: files without a manifest, written ${p.lastModified}: left alone (less than a day old)\n`);
-    for (const u of b.unreadable ?? []) io.out(`  ${u}: manifest unreadable: left alone\n`);
-  }
+  printBackups(r.backups, r.dryRun, io);
   if (!r.complete && !r.dryRun) io.out('Not complete: run again to continue.\n');
 }
 
@@ -35,8 +48,11 @@ lock_timeout. Tables and columns are checked against the catalog before anything
 Then cleanup.callFunctions are called and, with cleanup.vacuumAnalyze, each table is vacuumed.
 
 Backups (with --storage): a backup is kept if any of retention.keepLast, keepDaily, keepWeekly or
-keepMonthly keeps it; the newest is always kept. A manifest is deleted before its data. Files
-without a manifest older than a day (a crashed upload) are removed.
+keepMonthly keeps it; the newest is always kept. Full backups are counted apart from partial ones
+(schema-only, data-only, table filters), which follow the same rules among themselves and never
+push out a full backup. A manifest is deleted before its data. What crashed writers left behind,
+once older than a day, is removed: files without a manifest, temporary files, and unfinished S3
+multipart uploads (where the store can list them). An invalid manifest is reported, never deleted.
 
 Example config (pgops.json):
   { "retention": { "keepLast": 7, "keepDaily": 7, "keepWeekly": 4, "keepMonthly": 12 },

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../functions/core/migrate/job.ts';
+import { redact } from '../../functions/core/redact.ts';
 
 import { parseCount, runCommand, type CommandContext, type Io } from './run-command.ts';
 
@@ -12,12 +13,18 @@ function statusLines(s: MigrationStatus): string[] {
     const flag = s.modified.some((m) => m.name === a.name) ? '  MODIFIED' : s.missing.some((m) => m.name === a.name) ? '  MISSING' : '';
     lines.push(`  applied  ${a.name}  (${a.runOn})${flag}`);
   }
-  for (const p of s.pending) lines.push(`  pending  ${p.name}`);
+  for (const p of s.pending) {
+    const early = s.outOfOrder?.find((o) => o.name === p.name);
+    lines.push(`  pending  ${p.name}${early ? `  OUT OF ORDER (sorts before the applied ${early.sortsBefore})` : ''}`);
+  }
+  for (const w of s.warnings ?? []) lines.push(`  warning  ${w}`);
   lines.push(`${s.applied.length} applied, ${s.pending.length} pending, ${s.modified.length} modified, ${s.missing.length} missing`);
   return lines;
 }
 
-function printResult(r: MigrateResult, { io }: CommandContext<unknown>): void {
+function printResult(result: MigrateResult, { io }: CommandContext<unknown>): void {
+  // The same masking as --json: a dry run's SQL may carry a PASSWORD literal.
+  const r = redact(result);
   if (r.dryRun) {
     io.out(`Dry run: would ${r.direction === 'up' ? 'apply' : 'revert'} ${r.ran.length} migration(s). Nothing was changed.\n`);
     for (const m of r.ran) io.out(`\n-- ${m.name} (${r.direction})\n${m.sql ?? ''}\n`);
@@ -78,7 +85,7 @@ Examples:
     .description('list applied, pending, modified and missing migrations')
     .action((_o, cmd: Command) => runCommand(cmd, io,
       async (ctx) => (await job()).migrationStatus(await ctx.rt.migrateDeps()),
-      (s, { io: o }) => o.out(`${statusLines(s).join('\n')}\n`)));
+      (s, { io: o }) => o.out(`${statusLines(redact(s)).join('\n')}\n`)));
 
   migrate.command('validate')
     .description('exit 1 if an applied migration file was edited or deleted')

@@ -60,8 +60,11 @@ export async function runCommand<O, R>(
   options: CommandOptions<R> = {},
 ): Promise<void> {
   const opts = cmd.optsWithGlobals<O & GlobalOptions & { dryRun?: boolean }>();
+  const interrupt = new AbortController();
+  let rt: Runtime | undefined;
+  const stopHandling = handleStopSignals(interrupt, io, () => rt?.interruptible() ?? false);
   try {
-    const rt = commandRuntime(opts, io);
+    rt = commandRuntime(opts, io, interrupt.signal);
     const ctx: CommandContext<O> = { rt, opts, io };
     const result = options.job ? await runJob(rt.reporting(), { job: options.job, silent: opts.dryRun }, () => body(ctx)) : await body(ctx);
     if (opts.json) io.out(`${JSON.stringify(redact(result), null, 2)}\n`);
@@ -73,12 +76,36 @@ export async function runCommand<O, R>(
     io.err(`pgops: error: ${message}\n`);
     if (opts.json) io.out(`${JSON.stringify({ error: { type: err instanceof Error ? err.name : 'Error', message, exitCode: code } }, null, 2)}\n`);
     process.exitCode = code;
+  } finally {
+    stopHandling();
   }
 }
 
-function commandRuntime(opts: GlobalOptions, io: Io): Runtime {
-  const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config });
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+const SIGNAL_EXIT: Record<(typeof STOP_SIGNALS)[number], number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * SIGTERM/SIGINT while a command runs: a job that honours the abort signal (backup, verify, restore)
+ * stops its tools, cleans up, alerts, and the command exits 128 + the signal's number (143, 130).
+ * Any other command, or a second signal, exits at once with that code, as without a handler.
+ */
+function handleStopSignals(interrupt: AbortController, io: Io, interruptible: () => boolean): () => void {
+  const onSignal = (name: (typeof STOP_SIGNALS)[number]) => {
+    if (interrupt.signal.aborted || !interruptible()) {
+      io.err(`pgops: ${name}: stopping now\n`);
+      process.exit(SIGNAL_EXIT[name]);
+    }
+    io.err(`pgops: ${name}: stopping the job and cleaning up (send it again to stop at once)\n`);
+    interrupt.abort(name);
+  };
+  const listeners = STOP_SIGNALS.map((name) => [name, () => onSignal(name)] as const);
+  for (const [name, fn] of listeners) process.on(name, fn);
+  return () => { for (const [name, fn] of listeners) process.off(name, fn); };
+}
+
+function commandRuntime(opts: GlobalOptions, io: Io, signal: AbortSignal): Runtime {
+  const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config, databaseId: opts.databaseId });
   const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
   const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });
-  return buildRuntime(settings, logger, { openStorage });
+  return buildRuntime(settings, logger, { openStorage, signal });
 }

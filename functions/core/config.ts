@@ -140,12 +140,13 @@ export interface Flags {
   storage?: string;
   dir?: string;
   config?: string;
+  databaseId?: string;
 }
 
 const envShape = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   PGOPS_DATABASE_SECRET_ID: z.string().min(1).optional(),
-  PGOPS_DATABASE_SSLMODE: z.enum(SSL_MODES).optional(),
+  PGOPS_DATABASE_SSLMODE: z.enum(SSL_MODES, { error: `one of ${SSL_MODES.join(', ')} (allow is not supported)` }).optional(),
   PGOPS_DATABASE_CA_FILE: z.string().min(1).optional(),
   PGOPS_DATABASE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, dot, dash and underscore only').optional(),
   PGOPS_STORAGE: z.string().regex(/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.*)$/, 'must be s3://bucket/prefix or file:///absolute/path').optional(),
@@ -177,6 +178,7 @@ const FLAG_NAMES: Record<string, string> = {
   PGOPS_STORAGE: '--storage / PGOPS_STORAGE',
   PGOPS_MIGRATIONS_DIR: '--dir / PGOPS_MIGRATIONS_DIR',
   PGOPS_CONFIG: '--config / PGOPS_CONFIG',
+  PGOPS_DATABASE_ID: '--database-id / PGOPS_DATABASE_ID',
 };
 
 function formatIssues(error: z.ZodError, prefix = '', names: Record<string, string> = {}): string[] {
@@ -203,6 +205,7 @@ function mergeFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, string
   if (flags.storage !== undefined) merged.PGOPS_STORAGE = flags.storage;
   if (flags.dir !== undefined) merged.PGOPS_MIGRATIONS_DIR = flags.dir;
   if (flags.config !== undefined) merged.PGOPS_CONFIG = flags.config;
+  if (flags.databaseId !== undefined) merged.PGOPS_DATABASE_ID = flags.databaseId;
   for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k];
   return merged;
 }
@@ -211,11 +214,30 @@ function mergeFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, string
 function registerSecrets(merged: Record<string, string | undefined>): void {
   registerSecret(merged.PGOPS_SLACK_WEBHOOK_URL);
   if (merged.DATABASE_URL) {
-    try { registerSecret(decodeURIComponent(new URL(merged.DATABASE_URL).password)); } catch { /* invalid URL: reported by the schema */ }
+    let password: string | undefined;
+    try { password = new URL(merged.DATABASE_URL).password; } catch { /* invalid URL: reported by the schema */ }
+    registerSecret(password);
+    // Not valid percent-encoding (`50%off`): the raw form is the secret, and is reported by urlIssues.
+    try { registerSecret(password === undefined ? undefined : decodeURIComponent(password)); } catch { /* see urlIssues */ }
   }
   if (merged.PGOPS_DATABASE_SECRET_JSON) {
     try { registerSecret((JSON.parse(merged.PGOPS_DATABASE_SECRET_JSON) as { password?: string }).password); } catch { /* reported when used */ }
   }
+}
+
+/**
+ * The parts of a database URL that are decoded (user, password, host, database) must be valid
+ * percent-encoding; the issue names the part, never its value.
+ */
+function urlIssues(merged: Record<string, string | undefined>): string[] {
+  const raw = merged.DATABASE_URL;
+  if (!raw) return [];
+  let u: URL;
+  try { u = new URL(raw); } catch { return []; /* reported by the schema */ }
+  const parts: Array<[string, string]> = [['user name', u.username], ['password', u.password], ['host', u.hostname], ['database name', u.pathname.replace(/^\//, '')]];
+  return parts.flatMap(([what, value]) => {
+    try { decodeURIComponent(value); return []; } catch { return [`${FLAG_NAMES.DATABASE_URL}: the ${what} is not valid percent-encoding: encode % as %25`]; }
+  });
 }
 
 /** Settings that exclude each other. */
@@ -302,7 +324,7 @@ export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process
   const envParsed = envSchema.safeParse(merged);
   // Never echo the value: a malformed URL may still contain a password.
   const issues = envParsed.success ? [] : formatIssues(envParsed.error, '', FLAG_NAMES);
-  issues.push(...conflicts(merged));
+  issues.push(...urlIssues(merged), ...conflicts(merged));
   const file = loadFileConfig(merged, cwd);
   issues.push(...file.issues);
   if (issues.length > 0 || !envParsed.success || !file.config) throw new ConfigError('invalid configuration', issues);

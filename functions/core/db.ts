@@ -30,6 +30,15 @@ const rdsSecretSchema = z.object({
   dbname: z.string().min(1).optional(),
 });
 
+/** A percent-encoded part of the URL; a bad encoding names the part, never its value. */
+function decodePart(value: string, what: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new ConfigError('invalid configuration', [`--database-url / DATABASE_URL: the ${what} is not valid percent-encoding: encode % as %25`]);
+  }
+}
+
 export function parseDatabaseUrl(url: string, overrides: { sslMode?: SslMode; caFile?: string } = {}): DbTarget {
   let u: URL;
   try {
@@ -40,23 +49,28 @@ export function parseDatabaseUrl(url: string, overrides: { sslMode?: SslMode; ca
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
     throw new ConfigError('invalid configuration', ['--database-url / DATABASE_URL: must start with postgres://']);
   }
-  const password = u.password ? decodeURIComponent(u.password) : undefined;
+  registerSecret(u.password);
+  const password = u.password ? decodePart(u.password, 'password') : undefined;
   registerSecret(password);
   const params = u.searchParams;
   const sslParam = params.get('sslmode');
+  if (sslParam === 'allow') {
+    throw new ConfigError('invalid configuration', ['--database-url / DATABASE_URL: sslmode=allow is not supported (it tries a plain connection first and never verifies the server): use prefer, require, verify-ca or verify-full']);
+  }
   if (sslParam !== null && !(SSL_MODES as readonly string[]).includes(sslParam)) {
     throw new ConfigError('invalid configuration', [`--database-url / DATABASE_URL: sslmode must be one of ${SSL_MODES.join(', ')}`]);
   }
-  const host = params.get('host') ?? (u.hostname ? decodeURIComponent(u.hostname).replace(/^\[|\]$/g, '') : 'localhost');
+  const host = params.get('host') ?? (u.hostname ? decodePart(u.hostname, 'host').replace(/^\[|\]$/g, '') : 'localhost');
   const port = Number(params.get('port') ?? (u.port || 5432));
-  const user = decodeURIComponent(u.username || params.get('user') || 'postgres');
-  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || user;
+  const user = u.username ? decodePart(u.username, 'user name') : (params.get('user') ?? 'postgres');
+  const database = decodePart(u.pathname.replace(/^\//, ''), 'database name') || user;
   const target: DbTarget = {
     host,
     port,
     user,
     password,
     database,
+    // libpq's default, for our sessions and pg_dump's alike: TLS when the server offers it, unverified.
     sslMode: (sslParam as SslMode | null) ?? overrides.sslMode ?? 'prefer',
     caFile: params.get('sslrootcert') ?? overrides.caFile,
     display: '',
@@ -127,12 +141,13 @@ export function withDatabase(target: DbTarget, database: string): DbTarget {
   return t;
 }
 
+/** The first attempt's TLS options; `prefer` falls back to plain in `openSession`, as libpq does. */
 function sslOptions(target: DbTarget): false | ConnectionOptions {
   const ca = target.caFile ? readCa(target.caFile) : undefined;
   switch (target.sslMode) {
     case 'disable':
-    case 'prefer': // node-postgres cannot fall back; prefer means plain, as with a server without TLS
       return false;
+    case 'prefer': // like libpq: encrypted, but no certificate check
     case 'require':
       return { rejectUnauthorized: false };
     case 'verify-ca':
@@ -158,6 +173,9 @@ export const DEFAULT_SESSION: DbSessionOptions = { lockTimeoutMs: 5000, statemen
 export function describeConnectError(err: unknown, target: DbTarget, timeoutMs: number): string {
   const e = err as { code?: string; message?: string };
   const where = target.display;
+  if (serverRefusedTls(err)) {
+    return `could not connect to ${where}: the server does not accept TLS connections, and sslmode=${target.sslMode} requires TLS (enable ssl on the server, or use sslmode=prefer to allow a plain connection)`;
+  }
   switch (e.code) {
     case 'ECONNREFUSED': return `could not connect to ${where}: connection refused (is PostgreSQL running and listening on port ${target.port}?)`;
     case 'ENOTFOUND':
@@ -175,18 +193,25 @@ export function describeConnectError(err: unknown, target: DbTarget, timeoutMs: 
   }
 }
 
-/**
- * A connected client with the session settings every pgops job relies on:
- * application_name=pgops, lock_timeout and statement_timeout.
- */
-export async function connect(target: DbTarget, session: DbSessionOptions = DEFAULT_SESSION, applicationName = 'pgops'): Promise<pg.Client> {
+/** The server answered the TLS request with "no" (node-postgres has no code for it, only this message). */
+function serverRefusedTls(err: unknown): boolean {
+  return err instanceof Error && err.message === 'The server does not support SSL connections';
+}
+
+/** pg_hba.conf has no entry for an encrypted session (hostnossl only): libpq's prefer then retries plain too. */
+function hbaRefusedTls(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === '28000' && /no pg_hba\.conf entry .*SSL (encryption|on)/.test(e.message ?? '');
+}
+
+async function connectOnce(target: DbTarget, session: DbSessionOptions, applicationName: string, ssl: false | ConnectionOptions): Promise<pg.Client> {
   const client = new pg.Client({
     host: target.host,
     port: target.port,
     user: target.user,
     password: target.password,
     database: target.database,
-    ssl: sslOptions(target),
+    ssl,
     application_name: applicationName,
     connectionTimeoutMillis: session.connectTimeoutMs,
   });
@@ -194,10 +219,37 @@ export async function connect(target: DbTarget, session: DbSessionOptions = DEFA
   client.on('error', () => {});
   try {
     await client.connect();
+    return client;
   } catch (err) {
     await client.end().catch(() => {});
-    throw new ConnectionError(describeConnectError(err, target, session.connectTimeoutMs), { cause: err });
+    throw err;
   }
+}
+
+/** libpq's sslmode semantics: `prefer` tries TLS first and connects plain only when the server refuses TLS. */
+async function openSession(target: DbTarget, session: DbSessionOptions, applicationName: string): Promise<pg.Client> {
+  let first: unknown;
+  try {
+    return await connectOnce(target, session, applicationName, sslOptions(target));
+  } catch (err) {
+    first = err;
+  }
+  if (target.sslMode === 'prefer' && (serverRefusedTls(first) || hbaRefusedTls(first))) {
+    try {
+      return await connectOnce(target, session, applicationName, false);
+    } catch (err) {
+      first = err;
+    }
+  }
+  throw new ConnectionError(describeConnectError(first, target, session.connectTimeoutMs), { cause: first });
+}
+
+/**
+ * A connected client with the session settings every pgops job relies on:
+ * application_name=pgops, lock_timeout and statement_timeout.
+ */
+export async function connect(target: DbTarget, session: DbSessionOptions = DEFAULT_SESSION, applicationName = 'pgops'): Promise<pg.Client> {
+  const client = await openSession(target, session, applicationName);
   try {
     await client.query(`SET lock_timeout = ${Math.trunc(session.lockTimeoutMs)}`);
     await client.query(`SET statement_timeout = ${Math.trunc(session.statementTimeoutMs)}`);

@@ -1,4 +1,4 @@
-import { redact, redactString } from './redact.ts';
+import { redactFields, redactString } from './redact.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFields = Record<string, unknown>;
@@ -29,7 +29,7 @@ export function createTextLogger(options: { level?: LogLevel; write?: (line: str
   const prefix = options.prefix ?? 'pgops';
   const emit = (lvl: Exclude<LogLevel, 'silent'>, message: string, fields?: LogFields): void => {
     if (ORDER[lvl] < ORDER[level]) return;
-    const safe = fields ? redact(fields) : undefined;
+    const safe = fields ? redactFields(fields) : undefined;
     const tail = safe ? Object.entries(safe).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ') : '';
     const tag = lvl === 'info' ? '' : `${lvl}: `;
     write(`${prefix}: ${tag}${redactString(message)}${tail ? ` ${tail}` : ''}\n`);

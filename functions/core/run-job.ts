@@ -3,7 +3,7 @@
 // a dry run), exactly once however many layers it crosses, and is rethrown; a broken alert
 // destination never replaces the job's own error.
 import type { Alerter } from './alerts/alerter.ts';
-import { asPgopsError, JobError, type PgopsError } from './errors.ts';
+import { asPgopsError, JobError, PgopsError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { redactString } from './redact.ts';
 
@@ -71,4 +71,35 @@ async function sendJobAlert(reporting: JobReporting, spec: JobSpec, error: Pgops
   } catch (alertError) {
     reporting.logger.error('could not send the alert; the job\'s own error stands', { job: spec.job, error: redactString(alertError instanceof Error ? alertError.message : String(alertError)) });
   }
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/**
+ * The job was stopped by a signal (SIGTERM, SIGINT) and cleaned up after itself. It pages like a
+ * failure (a backup did not happen) and exits with the shell's convention, 128 + the signal's number.
+ */
+export class InterruptedError extends PgopsError {
+  override readonly exitCode: number;
+  readonly signalName: string;
+  constructor(job: string, signalName: string, options?: { cause?: unknown }) {
+    super(`${job} interrupted by ${signalName}`, options);
+    this.signalName = signalName;
+    this.exitCode = 128 + (SIGNAL_NUMBERS[signalName] ?? 15);
+  }
+}
+
+/** The signal name an AbortSignal was aborted with (the CLI aborts with "SIGTERM" or "SIGINT"). */
+function abortReason(signal: AbortSignal): string {
+  return typeof signal.reason === 'string' ? signal.reason : 'an abort';
+}
+
+/** Throw InterruptedError if the job's signal has been aborted: a check between a job's steps. */
+export function throwIfInterrupted(job: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new InterruptedError(job, abortReason(signal));
+}
+
+/** `err`, or the interruption that caused it (a tool killed because the job was interrupted). */
+export function interruptionOr(job: string, signal: AbortSignal | undefined, err: unknown): unknown {
+  return signal?.aborted && !(err instanceof InterruptedError) ? new InterruptedError(job, abortReason(signal), { cause: err }) : err;
 }

@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   secrets?: ClientFactory<SecretsManagerClient>;
   /** Passed only by callers whose jobs use storage. */
   openStorage?: StorageOpener;
+  /** Aborted when the process is asked to stop (the CLI's SIGTERM/SIGINT); handed to the jobs that honour it. */
+  signal?: AbortSignal;
 }
 
 export interface Runtime {
@@ -55,6 +57,8 @@ export interface Runtime {
   healthDeps(extra?: Partial<HealthDeps>): Promise<HealthDeps>;
   /** A ConfigError when `requested` names another database than the one this runtime serves. */
   checkServes(requested: string | undefined, job: string): void;
+  /** True once a job that stops on `options.signal` (backup, verify, restore) was given it. */
+  interruptible(): boolean;
 }
 
 /** SNS and Slack when configured; with neither, stderr (DESIGN.md). */
@@ -97,6 +101,7 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
   const target = async () => (known = await resolve());
   const databaseId = (t?: DbTarget) => settings.databaseId ?? (t ?? known)?.database ?? 'unknown';
   const storage = storageOf(settings, options.openStorage);
+  let signalHandedOut = false;
   const common = async () => {
     const t = await target();
     return { target: t, session, logger, alerter, databaseId: databaseId(t), environment: config.environment };
@@ -112,13 +117,19 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
       tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
       lockWaitSeconds: config.migrate.lockWaitSeconds,
     }),
-    backupDeps: async (extra = {}) => ({
-      ...(await common()),
-      storage: rt.storage(),
-      binDir: rt.binDir(),
-      migrationsTable: { schema: config.migrate.migrationsSchema, table: config.migrate.migrationsTable },
-      ...extra,
-    }),
+    backupDeps: async (extra = {}) => {
+      const deps: BackupJobDeps = {
+        ...(await common()),
+        storage: rt.storage(),
+        binDir: rt.binDir(),
+        migrationsTable: { schema: config.migrate.migrationsSchema, table: config.migrate.migrationsTable },
+        signal: options.signal,
+        ...extra,
+      };
+      signalHandedOut ||= deps.signal !== undefined;
+      return deps;
+    },
+    interruptible: () => signalHandedOut,
     cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...extra }),
     healthDeps: async (extra = {}) => {
       const { alerter: _alerter, ...deps } = await common();

@@ -7,7 +7,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { defaultSecretsClient, type ClientFactory } from '../core/aws/clients.ts';
 import { isObject, toAlert } from '../core/alerts/aws-events.ts';
 import { loadSettings } from '../core/config.ts';
-import { ConfigError, errorMessage } from '../core/errors.ts';
+import { ConfigError, UsageError, errorMessage } from '../core/errors.ts';
 import { createLambdaLogger } from '../shared/logger.ts';
 import type { Logger } from '../core/logger.ts';
 import { redactString } from '../core/redact.ts';
@@ -26,17 +26,26 @@ interface SnsRecord {
   Sns?: { Message?: string; Subject?: string | null; Timestamp?: string; MessageId?: string; TopicArn?: string };
 }
 
+/** The messages to post; a null or empty event, or an SNS record without a Message, is refused before anything is posted. */
 function messagesOf(event: unknown): Array<{ message: string; subject?: string }> {
+  if (event === null || event === undefined || event === '' || (isObject(event) && Object.keys(event).length === 0)) {
+    throw new UsageError('notify-slack: the event is empty: expected SNS records or an alert object');
+  }
   if (isObject(event) && Array.isArray(event.Records)) {
-    return (event.Records as SnsRecord[]).map((r) => ({ message: r.Sns?.Message ?? '', subject: r.Sns?.Subject ?? undefined }));
+    const records = event.Records as SnsRecord[];
+    if (records.length === 0) throw new UsageError('notify-slack: the event has no SNS records');
+    const bad = records.flatMap((r, i) => (typeof r.Sns?.Message === 'string' && r.Sns.Message.trim() !== '' ? [] : [i]));
+    if (bad.length > 0) throw new UsageError(`notify-slack: SNS record${bad.length > 1 ? 's' : ''} ${bad.join(', ')} ha${bad.length > 1 ? 've' : 's'} no Message; nothing was posted`);
+    return records.map((r) => ({ message: r.Sns!.Message!, subject: r.Sns?.Subject ?? undefined }));
   }
   // Invoked directly (an EventBridge target, or by hand).
-  return [{ message: JSON.stringify(event ?? {}) }];
+  return [{ message: JSON.stringify(event) }];
 }
 
 export function createNotifySlackHandler(deps: NotifySlackDeps = {}) {
   let webhook: Promise<string | undefined> | undefined;
   return async (event: unknown): Promise<{ posted: number; skipped: number }> => {
+    const messages = messagesOf(event);
     const settings = loadSettings({}, deps.env);
     const logger = deps.logger ?? createLambdaLogger('pgops-notify-slack', settings.logLevel);
     // Cached across warm invocations; a failed lookup is retried next time.
@@ -51,7 +60,7 @@ export function createNotifySlackHandler(deps: NotifySlackDeps = {}) {
     if (!url) throw new ConfigError('no Slack webhook: set PGOPS_SLACK_WEBHOOK_URL or PGOPS_SLACK_WEBHOOK_SECRET_ID');
     let posted = 0;
     let skipped = 0;
-    for (const m of messagesOf(event)) {
+    for (const m of messages) {
       const alert = toAlert(m.message, m.subject, settings.config.environment);
       if (!alert) {
         skipped++;

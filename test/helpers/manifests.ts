@@ -1,19 +1,22 @@
 // Backups written into storage the way the backup and verify jobs write them: a dump, a manifest
 // that passes the catalog's schema, and optionally a restore-test record. Keys come from layout.ts.
 import { backupIdTime, backupKeys, newBackupId } from '../../functions/core/catalog/layout.ts';
-import type { BackupManifest, NormalizedBackupOptions } from '../../functions/core/catalog/manifest.ts';
+import { contentOfOptions, type BackupManifest, type NormalizedBackupOptions } from '../../functions/core/catalog/manifest.ts';
 import type { Storage } from '../../functions/core/storage/types.ts';
 
 export const FULL_OPTIONS: NormalizedBackupOptions = { schemaOnly: false, dataOnly: false, tables: [], excludeTables: [], jobs: 1 };
 
-/** A manifest the catalog accepts, for backup `id` of `database`; completedAt defaults to the time in the id. */
+/**
+ * A manifest the catalog accepts, for backup `id` of `database`; completedAt defaults to the time in
+ * the id, kind to what the options make it (as the backup job writes it).
+ */
 export function validManifest(database: string, id: string, overrides: Partial<BackupManifest> = {}): BackupManifest {
   const completedAt = overrides.completedAt ?? (backupIdTime(id) ?? new Date(0)).toISOString();
   return {
     id,
     database,
     sourceDatabase: database,
-    kind: 'logical',
+    kind: contentOfOptions(overrides.options ?? FULL_OPTIONS),
     format: 'custom',
     startedAt: new Date(Date.parse(completedAt) - 60_000).toISOString(),
     completedAt,
@@ -36,6 +39,8 @@ export interface FixtureBackup {
   completedAt?: Date;
   bytes?: number;
   options?: Partial<NormalizedBackupOptions>;
+  /** Default: what the options make it; `logical` writes a manifest of the format before kinds. */
+  kind?: BackupManifest['kind'];
   /** The dump's content; default `bytes` zero bytes (at most 16). */
   dump?: string | Buffer;
   restoreTest?: { ok: boolean; checkedAt: Date; error?: string };
@@ -49,6 +54,7 @@ export async function putBackup(storage: Storage, database: string, backup: Fixt
     ...(backup.completedAt ? { completedAt: backup.completedAt.toISOString() } : {}),
     ...(backup.bytes !== undefined ? { bytes: backup.bytes } : {}),
     options: { ...FULL_OPTIONS, ...backup.options },
+    ...(backup.kind !== undefined ? { kind: backup.kind } : {}),
   });
   await storage.putBytes(keys.dump, backup.dump ?? Buffer.alloc(Math.min(manifest.bytes, 16)));
   await storage.putBytes(keys.manifest, JSON.stringify(manifest));

@@ -4,7 +4,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ClientFactory } from '../aws/clients.ts';
 import { AlertError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { redact, redactString } from '../redact.ts';
+import { redactFields, redactString } from '../redact.ts';
 
 export type Severity = 'critical' | 'warning' | 'info' | 'resolved';
 
@@ -32,7 +32,7 @@ export function alertSubject(a: Alert): string {
 }
 
 function finalize(a: Alert, now: () => Date): Alert {
-  return redact({ ...a, time: a.time ?? now().toISOString() });
+  return redactFields({ ...a, time: a.time ?? now().toISOString() });
 }
 
 /** With no destination configured, alerts go to stderr (DESIGN.md). */

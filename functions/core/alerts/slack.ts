@@ -6,7 +6,7 @@ import type { ClientFactory } from '../aws/clients.ts';
 import type { Alert, Alerter, Severity } from './alerter.ts';
 import { ConfigError, PgopsError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { redact, redactString, registerSecret } from '../redact.ts';
+import { redactFields, redactString, registerSecret } from '../redact.ts';
 
 export interface SlackMessage {
   text: string;
@@ -35,7 +35,7 @@ interface CheckLine { name?: unknown; status?: unknown; summary?: unknown; was?:
 
 /** Block Kit: header (severity, environment, database, job), summary, fields, checks, context (time, run id). */
 export function renderSlackMessage(input: Alert, options: { runId?: string; now?: () => Date } = {}): SlackMessage {
-  const a = redact({ ...input, time: input.time ?? (options.now ?? (() => new Date()))().toISOString() });
+  const a = redactFields({ ...input, time: input.time ?? (options.now ?? (() => new Date()))().toISOString() });
   const details = (a.details ?? {});
   const runId = scalar(details.runId) ?? options.runId;
   const sev = a.severity.toUpperCase();

@@ -16,10 +16,11 @@ export interface ReadResult {
 }
 
 /** Stream a stored object into `sink`, hashing and counting it on the way. */
-export async function readStoredObject(storage: Storage, key: string, sink: Writable, onBytes?: (bytes: number) => void): Promise<ReadResult> {
+export async function readStoredObject(storage: Storage, key: string, sink: Writable, onBytes?: (bytes: number) => void, signal?: AbortSignal): Promise<ReadResult> {
   const source = await storage.getStream(key);
   const meter = new HashMeter(onBytes);
-  await pipeline(source, meter, sink);
+  // An abort destroys the three streams: the job stops reading and removes what it wrote.
+  await pipeline(source, meter, sink, ...(signal ? [{ signal }] : []));
   return { bytes: meter.bytes, sha256: meter.digest() };
 }
 

@@ -12,13 +12,14 @@ import { connect, DEFAULT_SESSION, quoteIdent, type DbSessionOptions } from '../
 import { findPgBinDir } from '../pgtools/binaries.ts';
 import { errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
-import { runJob } from '../run-job.ts';
+import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
 import type { Storage } from '../storage/types.ts';
 import { tarDirectory } from './archive.ts';
 import { BackupError, BackupLockedError } from './errors.ts';
 import { backupKeys, newBackupId } from '../catalog/layout.ts';
 import { jobReporting, normalizeBackupOptions, progressReporter, type BackupJobDeps, type BackupOptions } from './deps.ts';
 import type { BackupManifest, NormalizedBackupOptions, TableCount } from '../catalog/manifest.ts';
+import { contentOfOptions } from '../catalog/manifest.ts';
 import { buildPgDumpCommand, checkPgDumpVersion, describeExit, exitOk, HashMeter, majorOf, startTool, toolVersion, type PgCommand } from '../pgtools/tools.ts';
 import { countRows, listUserTables, tableSelected } from './tables.ts';
 
@@ -49,8 +50,9 @@ interface Streamed {
 }
 
 /** Custom format: pg_dump's stdout -> HashMeter -> storage, never touching local disk. */
-async function streamCustomDump(cmd: PgCommand, storage: Storage, key: string, progress: ReturnType<typeof progressReporter>, sizeHint: number): Promise<Streamed> {
-  const dump = startTool(cmd, { stdout: 'pipe' });
+async function streamCustomDump(cmd: PgCommand, storage: Storage, key: string, progress: ReturnType<typeof progressReporter>, sizeHint: number, signal?: AbortSignal): Promise<Streamed> {
+  // An abort stops pg_dump: the body then errors and the storage discards it, as for any failed dump.
+  const dump = startTool(cmd, { stdout: 'pipe', signal });
   // The body ends only once pg_dump has exited cleanly; otherwise it errors, and the storage
   // (S3 multipart or a temporary file) discards what it received.
   let dumpFailure: BackupError | undefined;
@@ -84,21 +86,26 @@ async function streamCustomDump(cmd: PgCommand, storage: Storage, key: string, p
 }
 
 /** Directory format (parallel dump): pg_dump -Fd -j N into a temp dir, then a tar of it through the same meter. */
-async function streamDirectoryDump(cmd: PgCommand, outDir: string, storage: Storage, key: string, progress: ReturnType<typeof progressReporter>): Promise<Streamed> {
-  const exit = await startTool(cmd).done;
+async function streamDirectoryDump(cmd: PgCommand, outDir: string, storage: Storage, key: string, progress: ReturnType<typeof progressReporter>, signal?: AbortSignal): Promise<Streamed> {
+  const exit = await startTool(cmd, { signal }).done;
   if (!exitOk(exit)) throw new BackupError(describeExit('pg_dump', exit));
+  throwIfInterrupted('backup', signal);
   // Exact enough for S3's part size: the files plus a header block each and the end marker.
   let sizeHint = 1024;
   for (const name of await readdir(outDir)) sizeHint += (await stat(join(outDir, name))).size + 1024;
   const source = tarDirectory(outDir);
   const meter = new HashMeter((b) => progress.update(b));
   pipeline(source, meter, () => {});
+  const stopUpload = () => meter.destroy(new Error('interrupted'));
+  signal?.addEventListener('abort', stopUpload, { once: true });
   let put: { bytes: number };
   try {
     put = await storage.putStream(key, meter, { contentType: 'application/x-tar', sizeHint });
   } catch (err) {
     source.destroy();
     throw new BackupError(`upload to ${storage.url} failed: ${redactString(errorMessage(err))}`, { cause: err });
+  } finally {
+    signal?.removeEventListener('abort', stopUpload);
   }
   if (put.bytes !== meter.bytes || !meter.writableFinished) {
     throw new BackupError(`storage reported ${put.bytes} bytes stored, but the archive has ${meter.bytes}`);
@@ -139,7 +146,7 @@ export async function runBackup(deps: BackupJobDeps, options: BackupOptions = {}
   return runJob(jobReporting(deps), {
     job: 'backup',
     wrap: (m, cause) => new BackupError(`backup failed: ${redactString(m)}`, { cause }),
-    summary: (e) => (/^backup failed/.test(e.message) ? e.message : `backup failed: ${e.message}`),
+    summary: (e) => (/^backup (failed|interrupted)/.test(e.message) ? e.message : `backup failed: ${e.message}`),
     details: (e) => ({ backupId: id, storage: deps.storage.url, server: deps.target.display, error: e.message }),
   }, async () => backupOnce(deps, normalizeBackupOptions(options), run));
 }
@@ -149,8 +156,12 @@ async function backupOnce(deps: BackupJobDeps, opts: NormalizedBackupOptions, ru
   const written = { dump: false, manifest: false };
   let control: pg.Client | undefined;
   let tmp: string | undefined;
+  // An interruption while counting rows ends the control session, which cancels the count.
+  const endControl = () => { void control?.end().catch(() => {}); };
+  deps.signal?.addEventListener('abort', endControl, { once: true });
   try {
     const binDir = deps.binDir ?? findPgBinDir();
+    throwIfInterrupted('backup', deps.signal);
     // A separate session holds the lock and the exported snapshot for the whole dump.
     control = await connect(deps.target, session, 'pgops-backup-control');
     await acquireLock(control, deps.databaseId);
@@ -158,19 +169,23 @@ async function backupOnce(deps: BackupJobDeps, opts: NormalizedBackupOptions, ru
     const pgDump = await toolVersion(join(binDir, 'pg_dump'));
     checkPgDumpVersion(pgDump, server.num);
     const facts = await takeSnapshot(control, deps, opts);
+    throwIfInterrupted('backup', deps.signal);
     deps.logger.info(`backing up ${deps.target.display} to ${deps.storage.url}`, { backupId: run.id, key: run.keys.dump });
     written.dump = true;
     if (opts.jobs > 1) tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-backup-'));
     const dumped = await dumpToStorage(deps, opts, { binDir, snapshot: facts.snapshot, tmp, key: run.keys.dump, sizeHint: server.bytes, session });
     const manifest = buildManifest(deps, opts, run, { server, pgDump: pgDump.text, facts, ...dumped });
+    // The last moment to stop: once the manifest is written, the backup exists.
+    throwIfInterrupted('backup', deps.signal);
     written.manifest = true;
     await deps.storage.putBytes(run.keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
     deps.logger.info(`backup ${run.id} complete`, { bytes: manifest.bytes, durationMs: manifest.durationMs, sha256: manifest.sha256 });
     return manifest;
   } catch (err) {
     await removePartialBackup(deps, run.keys, written);
-    throw err;
+    throw interruptionOr('backup', deps.signal, err);
   } finally {
+    deps.signal?.removeEventListener('abort', endControl);
     // Ending the session ends the snapshot transaction and releases the lock.
     await control?.end().catch(() => {});
     if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => {});
@@ -218,10 +233,10 @@ async function dumpToStorage(deps: BackupJobDeps, opts: NormalizedBackupOptions,
   if (ctx.tmp) {
     const outDir = join(ctx.tmp, 'dump');
     const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'directory', outDir, jobs: opts.jobs, snapshot: ctx.snapshot, connectTimeoutSeconds });
-    return { format: 'directory-tar', ...(await streamDirectoryDump(cmd, outDir, deps.storage, ctx.key, progress)) };
+    return { format: 'directory-tar', ...(await streamDirectoryDump(cmd, outDir, deps.storage, ctx.key, progress, deps.signal)) };
   }
   const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'custom', snapshot: ctx.snapshot, connectTimeoutSeconds });
-  return { format: 'custom', ...(await streamCustomDump(cmd, deps.storage, ctx.key, progress, ctx.sizeHint)) };
+  return { format: 'custom', ...(await streamCustomDump(cmd, deps.storage, ctx.key, progress, ctx.sizeHint, deps.signal)) };
 }
 
 function buildManifest(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: BackupRun, d: { server: ServerFacts; pgDump: string; facts: SnapshotFacts; format: BackupManifest['format'] } & Streamed): BackupManifest {
@@ -230,7 +245,7 @@ function buildManifest(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: 
     id: run.id,
     database: deps.databaseId,
     sourceDatabase: deps.target.database,
-    kind: 'logical',
+    kind: contentOfOptions(opts),
     format: d.format,
     startedAt: run.started.toISOString(),
     completedAt: completed.toISOString(),

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { identifier } from '../config.ts';
 import { quoteIdent, withClient, withDatabase, type DbSessionOptions, type DbTarget } from '../db.ts';
 import { UsageError } from '../errors.ts';
-import { countUserRelations } from './tables.ts';
+import { countUserObjects } from './tables.ts';
 
 /** A database name given by a user: a plain identifier, or refused (it is then quoted anyway). */
 export function checkDatabaseName(name: string, what = '--target-db'): string {
@@ -26,8 +26,13 @@ export async function databaseExists(client: pg.Client, name: string): Promise<b
   return (r.rowCount ?? 0) > 0;
 }
 
+/** The user objects of database `name` by kind (tables.ts); empty: nothing a restore could collide with. */
+export async function userObjectsIn(target: DbTarget, session: DbSessionOptions, name: string): Promise<Record<string, number>> {
+  return withClient(withDatabase(target, name), session, (c) => countUserObjects(c), RESTORE_CLIENT);
+}
+
 export async function isDatabaseEmpty(target: DbTarget, session: DbSessionOptions, name: string): Promise<boolean> {
-  return withClient(withDatabase(target, name), session, async (c) => (await countUserRelations(c)) === 0, RESTORE_CLIENT);
+  return Object.keys(await userObjectsIn(target, session, name)).length === 0;
 }
 
 /** From template0, so nothing added to template1 collides with the dump's objects. */

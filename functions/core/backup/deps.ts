@@ -30,6 +30,8 @@ export interface BackupJobDeps {
   session?: DbSessionOptions;
   /** Parent of temporary files and directories (a Fargate task's ephemeral volume); default os.tmpdir(). */
   tmpDir?: string;
+  /** Aborted (with the signal's name as reason) when the job must stop: it stops its tools and cleans up. */
+  signal?: AbortSignal;
   /** node-pg-migrate's history table, for the manifest's `migration`; default public.pgmigrations. */
   migrationsTable?: { schema: string; table: string };
 }

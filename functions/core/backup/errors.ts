@@ -30,6 +30,15 @@ export class VerifyError extends PgopsError {
 /** The restore failed (the target was left as before, or a database we created was dropped again). */
 export class RestoreError extends PgopsError {}
 
+/** pg_restore gave up waiting for a lock (lock_timeout) an application holds; `holders` names those sessions. */
+export class RestoreBlockedError extends RestoreError {
+  readonly holders: unknown[];
+  constructor(message: string, holders: unknown[], options?: { cause?: unknown }) {
+    super(message, options);
+    this.holders = holders;
+  }
+}
+
 /** The restore was refused before touching anything (target exists, is not empty, ...): an answer, not an incident. */
 export class RestoreRefusedError extends RestoreError {
   override readonly alert: AlertLevel = null;

@@ -2,21 +2,26 @@
 // mismatch before touching the target, check the target (exists / empty), then pg_restore.
 // A database this job created and failed to fill is dropped again; temporary files always go.
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_SESSION, withClient, type DbSessionOptions } from '../db.ts';
+import type pg from 'pg';
+import { acquireAdvisoryLock, advisoryLockKey, describeHolder } from '../advisory-lock.ts';
+import { connect, DEFAULT_SESSION, withClient, withDatabase, type DbSessionOptions } from '../db.ts';
 import { findPgBinDir } from '../pgtools/binaries.ts';
 import { UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
-import { runJob } from '../run-job.ts';
-import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, isDatabaseEmpty, maintenanceTarget, RESTORE_CLIENT } from './databases.ts';
+import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
+import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, maintenanceTarget, RESTORE_CLIENT, userObjectsIn } from './databases.ts';
 import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
 import { resolveBackup } from '../catalog/catalog.ts';
-import { RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
+import { RestoreBlockedError, RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
 import { jobReporting, progressReporter, type BackupJobDeps } from './deps.ts';
 import type { BackupManifest } from '../catalog/manifest.ts';
-import { buildPgRestoreCommand, describeExit, exitOk, runTool } from '../pgtools/tools.ts';
+import { buildPgRestoreCommand, describeExit, exitOk, runTool, type ToolExit } from '../pgtools/tools.ts';
+import { describeHolders, isLockTimeout, lockHolders, watchLockWaits, type LockWait } from './blockers.ts';
+import { makeScratchDir, sweepStaleScratch } from './scratch.ts';
+import { describeUserObjects } from './tables.ts';
+import { describeEntry, listFile, matchTables, parseToc, selectTableEntries, tocTables, type TocEntry } from './toc.ts';
 
 export interface RestoreOptions {
   targetDb?: string;
@@ -29,11 +34,15 @@ export interface RestoreOptions {
 }
 
 export interface RestorePlan {
-  /** TOC entries by type, from `pg_restore --list` (with the table filters applied). */
+  /** TOC entries restored, by type (from `pg_restore --list`, with the table selection applied). */
   entries: Record<string, number>;
   /** schema.name of every table restored. */
   tables: string[];
   steps: string[];
+  /** With --table: every TOC entry restored ("INDEX public users_email_idx"), in order. */
+  restored?: string[];
+  /** With --table: entries of the chosen tables left out, and why (a foreign key to a table not restored). */
+  skipped?: string[];
 }
 
 export interface RestoreResult {
@@ -47,32 +56,15 @@ export interface RestoreResult {
   plan?: RestorePlan;
 }
 
-// TOC entry types with spaces; anything else is one word.
-const MULTIWORD = [
-  'MATERIALIZED VIEW DATA', 'PUBLICATION TABLES IN SCHEMA', 'TEXT SEARCH CONFIGURATION', 'TEXT SEARCH DICTIONARY',
-  'TEXT SEARCH PARSER', 'TEXT SEARCH TEMPLATE', 'FOREIGN DATA WRAPPER', 'SEQUENCE OWNED BY', 'MATERIALIZED VIEW',
-  'PUBLICATION TABLE', 'CHECK CONSTRAINT', 'OPERATOR CLASS', 'OPERATOR FAMILY', 'DEFAULT ACL', 'EVENT TRIGGER',
-  'FOREIGN TABLE', 'ACCESS METHOD', 'SEQUENCE SET', 'USER MAPPING', 'FK CONSTRAINT', 'LARGE OBJECT', 'ROW SECURITY',
-  'TABLE DATA', 'BLOB METADATA',
-];
-
-/** Summarize `pg_restore --list`: `<id>; <catalog oid> <oid> <TYPE> <schema> <name> <owner>` per entry. */
+/** Summarize `pg_restore --list`: entries by type, and the tables (schema.name). */
 export function parseRestoreList(listing: string): Omit<RestorePlan, 'steps'> {
+  return summarize(parseToc(listing));
+}
+
+function summarize(toc: TocEntry[]): Omit<RestorePlan, 'steps'> {
   const entries: Record<string, number> = {};
-  const tables = new Set<string>();
-  for (const line of listing.split('\n')) {
-    const m = /^\d+; \d+ \d+ (.+)$/.exec(line.trim());
-    if (!m) continue;
-    const rest = m[1]!;
-    const type = MULTIWORD.find((t) => rest.startsWith(`${t} `)) ?? rest.split(' ')[0]!;
-    entries[type] = (entries[type] ?? 0) + 1;
-    if (type === 'TABLE' || type === 'TABLE DATA') {
-      const words = rest.slice(type.length + 1).split(' ');
-      // schema, name (may contain spaces), owner
-      if (words.length >= 3) tables.add(`${words[0]}.${words.slice(1, -1).join(' ')}`);
-    }
-  }
-  return { entries, tables: [...tables].sort() };
+  for (const e of toc) entries[e.type] = (entries[e.type] ?? 0) + 1;
+  return { entries, tables: tocTables(toc).map((t) => `${t.schema}.${t.name}`) };
 }
 
 function checkOptions(o: RestoreOptions): void {
@@ -108,31 +100,64 @@ interface Fetched {
   read: ReadResult;
 }
 
-async function restoreManifest(deps: BackupJobDeps, manifest: BackupManifest, options: RestoreOptions & { targetDb: string }, t0: number): Promise<RestoreResult> {
+/** What this restore restores: everything, or (--table) a TOC list file's entries. */
+interface Selection {
+  summary: Omit<RestorePlan, 'steps'>;
+  /** The -L list file's contents; undefined: the whole dump. */
+  list?: string;
+}
+
+type Target = RestoreOptions & { targetDb: string };
+
+async function restoreManifest(deps: BackupJobDeps, manifest: BackupManifest, options: Target, t0: number): Promise<RestoreResult> {
   const session = deps.session ?? DEFAULT_SESSION;
-  const targetDb = options.targetDb;
-  const tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-restore-'));
+  const { targetDb } = options;
+  await sweepStaleScratch(deps.tmpDir, deps.logger);
+  const tmp = await makeScratchDir(deps.tmpDir, 'restore');
+  let lock: pg.Client | undefined;
   try {
     const binDir = deps.binDir ?? findPgBinDir();
-    // 1. Fetch and check, before anything touches the target.
+    // 1. Fetch and check, and choose the entries, before anything touches the target.
     const fetched = await fetchAndCheck(deps, manifest, tmp);
-    const listing = await runTool(buildPgRestoreCommand(deps.target, { binDir, format: fetched.format, input: fetched.input, list: true, tables: options.tables }));
-    if (!exitOk(listing)) throw new RestoreError(`backup ${manifest.id} cannot be read: ${describeExit('pg_restore', listing)}`);
-    const summary = parseRestoreList(listing.stdout);
-    // 2. The target: --create only for a new database; an existing one must be empty unless --clean.
+    const selection = await selectEntries(deps, manifest, { ...fetched, binDir }, options);
+    // 2. The target, one restore at a time: --create only for a new database; an existing one must be empty unless --clean.
+    lock = options.dryRun ? undefined : await lockRestoreTarget(deps, session, targetDb);
     await checkTarget(deps, session, options);
-    const steps = planSteps(manifest, fetched.read, summary, options);
+    const steps = planSteps(manifest, fetched.read, selection.summary, options);
+    const { tables } = selection.summary;
     if (options.dryRun) {
-      deps.logger.info(`dry run: nothing changed; the plan:\n  ${steps.join('\n  ')}`, { entries: summary.entries });
-      return { backupId: manifest.id, targetDb, durationMs: Math.round(performance.now() - t0), tables: summary.tables.length, dryRun: true, created: false, plan: { ...summary, steps } };
+      deps.logger.info(`dry run: nothing changed; the plan:\n  ${steps.join('\n  ')}`, { entries: selection.summary.entries });
+      return { backupId: manifest.id, targetDb, durationMs: Math.round(performance.now() - t0), tables: tables.length, dryRun: true, created: false, plan: { ...selection.summary, steps } };
     }
     // 3. Restore.
-    const created = await restoreInto(deps, session, manifest, { ...fetched, binDir, tables: summary.tables.length }, options);
+    const useList = selection.list === undefined ? undefined : join(tmp, 'restore.list');
+    if (useList) await writeFile(useList, selection.list!, { mode: 0o600 });
+    throwIfInterrupted('restore', deps.signal);
+    const created = await restoreInto(deps, session, manifest, { ...fetched, binDir, tables, useList }, options);
     const durationMs = Math.round(performance.now() - t0);
-    deps.logger.info(`restored backup ${manifest.id} into ${targetDb}`, { tables: summary.tables.length, durationMs });
-    return { backupId: manifest.id, targetDb, durationMs, tables: summary.tables.length, dryRun: false, created };
+    deps.logger.info(`restored backup ${manifest.id} into ${targetDb}`, { tables: tables.length, durationMs });
+    return { backupId: manifest.id, targetDb, durationMs, tables: tables.length, dryRun: false, created };
+  } catch (err) {
+    throw interruptionOr('restore', deps.signal, err);
   } finally {
+    await lock?.end().catch(() => {});
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** A session holding the target's restore lock for the whole restore: a second restore into it is refused. */
+async function lockRestoreTarget(deps: BackupJobDeps, session: DbSessionOptions, targetDb: string): Promise<pg.Client> {
+  // Advisory locks belong to a database: every restore of `targetDb` takes it in the same maintenance database.
+  const client = await connect(maintenanceTarget(deps.target, targetDb), session, RESTORE_CLIENT.applicationName);
+  try {
+    await acquireAdvisoryLock(client, advisoryLockKey(`pgops:restore:${targetDb}`), {
+      waitSeconds: 0,
+      timeoutError: (h) => new RestoreRefusedError(`another restore into database "${targetDb}" is running (${describeHolder(h)}): try again when it has finished`),
+    });
+    return client;
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
   }
 }
 
@@ -143,7 +168,7 @@ async function fetchAndCheck(deps: BackupJobDeps, manifest: BackupManifest, tmp:
   const format = manifest.format === 'custom' ? 'custom' : 'directory';
   deps.logger.info(`fetching backup ${manifest.id}`, { key: manifest.key, bytes: manifest.bytes });
   const sink = format === 'custom' ? createWriteStream(input, { mode: 0o600 }) : await tarExtractSink(input);
-  const read = await readStoredObject(deps.storage, manifest.key, sink, (b) => progress.update(b)).catch((err: unknown) => {
+  const read = await readStoredObject(deps.storage, manifest.key, sink, (b) => progress.update(b), deps.signal).catch((err: unknown) => {
     throw new RestoreError(`could not fetch backup ${manifest.id} from ${deps.storage.url}: ${redactString(errorMessage(err))}`, { cause: err });
   });
   progress.done(read.bytes);
@@ -156,43 +181,70 @@ async function fetchAndCheck(deps: BackupJobDeps, manifest: BackupManifest, tmp:
   return { format, input, read };
 }
 
-async function checkTarget(deps: BackupJobDeps, session: DbSessionOptions, options: RestoreOptions & { targetDb: string }): Promise<void> {
+/**
+ * The dump's table of contents, and with --table the entries restoring those tables with what hangs
+ * on them (toc.ts). A name not in the backup is refused here, before the target is touched. Without
+ * --clean the target is new or empty: the schemas, functions and types the tables need come along.
+ */
+async function selectEntries(deps: BackupJobDeps, manifest: BackupManifest, dump: Omit<Fetched, 'read'> & { binDir: string }, options: Target): Promise<Selection> {
+  const listing = await runTool(buildPgRestoreCommand(deps.target, { binDir: dump.binDir, format: dump.format, input: dump.input, list: true, verbose: true }), deps.signal);
+  if (!exitOk(listing)) throw new RestoreError(`backup ${manifest.id} cannot be read: ${describeExit('pg_restore', listing)}`);
+  const toc = parseToc(listing.stdout);
+  if (!options.tables?.length) return { summary: summarize(toc) };
+  const tables = matchTables(options.tables, tocTables(toc), manifest.id);
+  const chosen = selectTableEntries(toc, tables, { target: options.clean ? 'existing' : 'new' });
+  const skipped = chosen.skipped.map((s) => `${describeEntry(s.entry)}: ${s.reason}`);
+  for (const line of skipped) deps.logger.warn(`not restored: ${line}`);
+  return {
+    summary: { ...summarize(chosen.entries), tables: tables.map((t) => `${t.schema}.${t.name}`).sort(), restored: chosen.entries.map(describeEntry), skipped },
+    list: listFile(chosen.entries),
+  };
+}
+
+async function checkTarget(deps: BackupJobDeps, session: DbSessionOptions, options: Target): Promise<void> {
   const { targetDb } = options;
   await withClient(maintenanceTarget(deps.target, targetDb), session, async (c) => {
     const exists = await databaseExists(c, targetDb);
     if (options.create && exists) throw new RestoreRefusedError(`database "${targetDb}" already exists: restore without --create (with --clean to replace its contents), or pick another --target-db`);
     if (!options.create && !exists) throw new RestoreRefusedError(`database "${targetDb}" does not exist: add --create to create it`);
   }, RESTORE_CLIENT);
-  if (!options.create && !options.clean && !(await isDatabaseEmpty(deps.target, session, targetDb))) {
-    throw new RestoreRefusedError(`database "${targetDb}" is not empty: add --clean to drop and recreate the backup's objects, or restore into a new database with --target-db NAME --create`);
+  if (options.create || options.clean) return;
+  const objects = await userObjectsIn(deps.target, session, targetDb);
+  if (Object.keys(objects).length > 0) {
+    throw new RestoreRefusedError(`database "${targetDb}" is not empty: add --clean to drop and recreate the backup's objects, or restore into a new database with --target-db NAME --create (it holds ${describeUserObjects(objects)})`);
   }
 }
 
-function planSteps(manifest: BackupManifest, read: ReadResult, summary: Omit<RestorePlan, 'steps'>, options: RestoreOptions & { targetDb: string }): string[] {
+function planSteps(manifest: BackupManifest, read: ReadResult, summary: Omit<RestorePlan, 'steps'>, options: Target): string[] {
   return [
     `checked backup ${manifest.id} (${read.bytes} bytes, sha256 ${read.sha256})`,
     ...(options.create ? [`create database ${options.targetDb}`] : []),
     `pg_restore into ${options.targetDb}: ${summary.tables.length} table(s)${options.clean ? ', dropping existing objects first' : ''}${(options.jobs ?? 1) > 1 ? `, ${options.jobs} jobs` : ', in one transaction'}`,
+    ...(summary.restored ?? []).map((e) => `  restore ${e}`),
+    ...(summary.skipped ?? []).map((e) => `  skip ${e}`),
   ];
 }
 
+interface RestoreInput extends Omit<Fetched, 'read'> {
+  binDir: string;
+  /** schema.name of the tables restored: where to look for a lock's holder. */
+  tables: string[];
+  useList?: string;
+}
+
 /** pg_restore into the target (created first with --create, and dropped again if the restore fails). Returns whether it was created. */
-async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manifest: BackupManifest, dump: Omit<Fetched, 'read'> & { binDir: string; tables: number }, options: RestoreOptions & { targetDb: string }): Promise<boolean> {
+async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manifest: BackupManifest, dump: RestoreInput, options: Target): Promise<boolean> {
   const { targetDb } = options;
   const maintenance = maintenanceTarget(deps.target, targetDb);
   if (options.create) await withClient(maintenance, session, (c) => createDatabase(c, targetDb), RESTORE_CLIENT);
   try {
-    deps.logger.info(`restoring backup ${manifest.id} into ${targetDb}`, { tables: dump.tables, jobs: options.jobs ?? 1 });
-    const restored = await runTool(buildPgRestoreCommand(deps.target, {
-      binDir: dump.binDir, format: dump.format, input: dump.input, database: targetDb,
-      clean: options.clean, noOwner: options.noOwner, tables: options.tables, jobs: options.jobs,
-      // One transaction: a failure leaves the target as it was (not possible with parallel jobs).
-      singleTransaction: true,
-      connectTimeoutSeconds: session.connectTimeoutMs / 1000,
-    }));
-    if (!exitOk(restored)) throw new RestoreError(`restoring backup ${manifest.id} into ${targetDb} failed: ${describeExit('pg_restore', restored)}`);
+    deps.logger.info(`restoring backup ${manifest.id} into ${targetDb}`, { tables: dump.tables.length, jobs: options.jobs ?? 1 });
+    const { exit, wait } = await runPgRestore(deps, session, dump, options);
+    throwIfInterrupted('restore', deps.signal);
+    if (!exitOk(exit)) throw await restoreFailure(deps, session, { manifest, tables: dump.tables, targetDb, oneTransaction: (options.jobs ?? 1) === 1, wait }, exit);
     return !!options.create;
   } catch (err) {
+    if (deps.signal?.aborted) await endOrphanedSessions(deps, session, targetDb);
     if (options.create) {
       await withClient(maintenance, session, (c) => dropDatabase(c, targetDb), RESTORE_CLIENT)
         .then(() => deps.logger.info(`dropped database ${targetDb} again (it was created for this restore)`))
@@ -200,4 +252,54 @@ async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manif
     }
     throw err;
   }
+}
+
+/** pg_restore into the target, its lock waits bounded by the watchdog (blockers.ts). */
+async function runPgRestore(deps: BackupJobDeps, session: DbSessionOptions, dump: RestoreInput, options: Target): Promise<{ exit: ToolExit; wait?: LockWait }> {
+  const watchdog = session.lockTimeoutMs > 0
+    ? await connect(withDatabase(deps.target, options.targetDb), session, RESTORE_CLIENT.applicationName).then((c) => ({ c, w: watchLockWaits(c, { applicationName: RESTORE_CLIENT.applicationName, timeoutMs: session.lockTimeoutMs }) }))
+    : undefined;
+  try {
+    const exit = await runTool(buildPgRestoreCommand(deps.target, {
+      binDir: dump.binDir, format: dump.format, input: dump.input, database: options.targetDb,
+      clean: options.clean, noOwner: options.noOwner, useList: dump.useList, jobs: options.jobs,
+      // One transaction: a failure leaves the target as it was (not possible with parallel jobs).
+      singleTransaction: true,
+      connectTimeoutSeconds: session.connectTimeoutMs / 1000,
+      // Never queue the application behind the restore (the archive's preamble resets it: the watchdog enforces it).
+      lockTimeoutMs: session.lockTimeoutMs,
+    }), deps.signal);
+    return { exit, wait: await watchdog?.w.stop() };
+  } finally {
+    await watchdog?.w.stop();
+    await watchdog?.c.end().catch(() => {});
+  }
+}
+
+/** pg_restore's failure; on a lock timeout, named with the sessions holding locks on the restored tables. */
+async function restoreFailure(deps: BackupJobDeps, session: DbSessionOptions, r: { manifest: BackupManifest; tables: string[]; targetDb: string; oneTransaction: boolean; wait?: LockWait }, exit: ToolExit): Promise<RestoreError> {
+  const { manifest, tables, targetDb, wait } = r;
+  const then = `${r.oneTransaction ? 'the target is unchanged; ' : ''}retry when that session has finished, or end it`;
+  if (wait) {
+    const on = wait.relation ? ` on ${wait.relation}` : '';
+    const who = wait.holders.length > 0 ? `blocked by ${describeHolders(wait.holders)}` : 'the session holding it has gone since';
+    return new RestoreBlockedError(`restoring backup ${manifest.id} into ${targetDb} failed: lock timeout: pg_restore waited longer than lock_timeout ${session.lockTimeoutMs} ms for a lock${on}, ${who}: ${then}`, wait.holders);
+  }
+  const base = `restoring backup ${manifest.id} into ${targetDb} failed: ${describeExit('pg_restore', exit)}`;
+  if (!isLockTimeout(exit.stderr)) return new RestoreError(base);
+  const holders = await withClient(withDatabase(deps.target, targetDb), session, (c) => lockHolders(c, tables, RESTORE_CLIENT.applicationName), RESTORE_CLIENT)
+    .catch((e: unknown) => { deps.logger.warn('could not read who holds the lock', { error: errorMessage(e) }); return []; });
+  const who = holders.length > 0 ? `blocked by ${describeHolders(holders)}` : 'the session holding the lock has gone since';
+  return new RestoreBlockedError(`${base} (lock_timeout ${session.lockTimeoutMs} ms; ${who}): ${then}`, holders);
+}
+
+/**
+ * A killed pg_restore's server session lives on while it waits for a lock (it notices the lost
+ * client only when it next reads), and the application's queries queue behind it: end it now.
+ */
+async function endOrphanedSessions(deps: BackupJobDeps, session: DbSessionOptions, targetDb: string): Promise<void> {
+  await withClient(maintenanceTarget(deps.target, targetDb), session, (c) => c.query(
+    'SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND application_name = $2 AND pid <> pg_catalog.pg_backend_pid()',
+    [targetDb, RESTORE_CLIENT.applicationName]), RESTORE_CLIENT)
+    .catch((e) => deps.logger.warn(`could not end the interrupted restore's sessions on ${targetDb}`, { error: errorMessage(e) }));
 }

@@ -57,17 +57,52 @@ export async function listUserTables(client: pg.Client): Promise<Array<{ schema:
   return r.rows;
 }
 
-/** Any user relation at all: the test for "is this database empty". */
-export async function countUserRelations(client: pg.Client): Promise<number> {
-  const r = await client.query<{ n: string }>(`
-    SELECT count(*) AS n
-      FROM pg_catalog.pg_class c
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-       AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`);
-  return Number(r.rows[0]?.n ?? 0);
+const USER_NAMESPACE = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+const notExtensionMember = (catalog: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
+
+/**
+ * Every kind of user object pg_dump would dump, counted (extension members excluded; the public
+ * schema and plpgsql are in every new database): "is this database empty" is "are these all 0".
+ */
+const USER_OBJECTS = `
+  SELECT 'relations' AS kind, count(*) AS n FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND ${USER_NAMESPACE} AND ${notExtensionMember('pg_catalog.pg_class', 'c.oid')}
+  UNION ALL
+  SELECT 'sequences', count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind = 'S' AND ${USER_NAMESPACE} AND ${notExtensionMember('pg_catalog.pg_class', 'c.oid')}
+  UNION ALL
+  SELECT 'functions', count(*) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+   WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_catalog.pg_proc', 'p.oid')}
+  UNION ALL
+  SELECT CASE WHEN t.typtype = 'd' THEN 'domains' ELSE 'types' END, count(*) FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+   WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r') AND t.typcategory <> 'A' AND ${USER_NAMESPACE}
+     AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
+     AND ${notExtensionMember('pg_catalog.pg_type', 't.oid')}
+   GROUP BY t.typtype = 'd'
+  UNION ALL
+  SELECT 'schemas', count(*) FROM pg_catalog.pg_namespace n
+   WHERE n.nspname <> 'public' AND ${USER_NAMESPACE} AND ${notExtensionMember('pg_catalog.pg_namespace', 'n.oid')}
+  UNION ALL
+  SELECT 'extensions', count(*) FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql'
+  UNION ALL
+  SELECT 'collations', count(*) FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
+   WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_catalog.pg_collation', 'o.oid')}
+  UNION ALL
+  SELECT 'operators', count(*) FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+   WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_catalog.pg_operator', 'o.oid')}`;
+
+/** The user objects of the database, by kind; only kinds with at least one object. */
+export async function countUserObjects(client: pg.Client): Promise<Record<string, number>> {
+  const r = await client.query<{ kind: string; n: string }>(USER_OBJECTS);
+  const out: Record<string, number> = {};
+  for (const row of r.rows) if (Number(row.n) > 0) out[row.kind] = (out[row.kind] ?? 0) + Number(row.n);
+  return out;
+}
+
+/** "2 functions, 1 types": what makes a database non-empty. */
+export function describeUserObjects(counts: Record<string, number>): string {
+  return Object.entries(counts).map(([kind, n]) => `${n} ${kind}`).join(', ');
 }
 
 /** Exact count(*) of each table, in the client's current transaction. */

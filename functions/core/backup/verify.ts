@@ -3,15 +3,15 @@
 // comes first). With a restore test, that read IS a restore into a scratch database, whose row
 // counts are then compared with the manifest; the result is recorded beside the backup.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { quoteIdent, DEFAULT_SESSION, withClient, withDatabase, type DbSessionOptions } from '../db.ts';
 import { findPgBinDir } from '../pgtools/binaries.ts';
 import { UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
-import { runJob } from '../run-job.ts';
+import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
+import { makeScratchDir, sweepStaleScratch } from './scratch.ts';
 import { StorageNotFoundError } from '../storage/errors.ts';
 import { createDatabase, dropDatabase, maintenanceTarget, RESTORE_CLIENT } from './databases.ts';
 import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
@@ -106,14 +106,17 @@ async function verifyManifest(deps: BackupJobDeps, manifest: BackupManifest, opt
   }
   const session = deps.session ?? DEFAULT_SESSION;
   const scratch: VerifyScratch = {};
+  await sweepStaleScratch(deps.tmpDir, deps.logger);
   try {
     const binDir = deps.binDir ?? findPgBinDir();
     const t0 = performance.now();
     deps.logger.info(`verifying backup ${manifest.id}`, { key: manifest.key, restoreTest: !!options.restoreTest });
     if (options.restoreTest) await createScratchDatabase(deps, session, scratch);
     // Into the scratch database (owners and grants are not the point there), or to /dev/null.
-    const restoreTo = { binDir, database: scratch.database, noOwner: !!scratch.database, noAcl: !!scratch.database, connectTimeoutSeconds: session.connectTimeoutMs / 1000 };
+    const restoreTo = { binDir, database: scratch.database, noOwner: !!scratch.database, noAcl: !!scratch.database, connectTimeoutSeconds: session.connectTimeoutMs / 1000, lockTimeoutMs: session.lockTimeoutMs };
     const archive = await readArchive(deps, manifest, restoreTo, scratch);
+    // An interrupted read is no verdict on the backup: nothing is recorded.
+    throwIfInterrupted('verify', deps.signal);
     const problems = archiveProblems(manifest, archive, !!scratch.database);
     const sha256Ok = !problems.some((p) => p.startsWith('size:') || p.startsWith('sha256:'));
     const restoreTest = scratch.database ? await recordRestoreTest(deps, manifest, scratch.database, problems, t0) : undefined;
@@ -121,6 +124,8 @@ async function verifyManifest(deps: BackupJobDeps, manifest: BackupManifest, opt
     if (!result.ok) throw new VerifyError(`backup ${manifest.id} failed verification: ${problems.join('; ')}`, problems, { result });
     deps.logger.info(`backup ${manifest.id} verified`, { bytes: archive.read.bytes, restoreTest: restoreTest ? `ok, ${restoreTest.compared} tables compared` : undefined });
     return result;
+  } catch (err) {
+    throw interruptionOr('verify', deps.signal, err);
   } finally {
     await removeScratch(deps, session, scratch);
   }
@@ -171,10 +176,10 @@ async function readArchive(deps: BackupJobDeps, manifest: BackupManifest, restor
 type Progress = ReturnType<typeof progressReporter>;
 
 async function readCustomArchive(deps: BackupJobDeps, manifest: BackupManifest, restoreTo: RestoreTo, progress: Progress): Promise<ArchiveRead> {
-  const tool = startTool(buildPgRestoreCommand(deps.target, { ...restoreTo, format: 'custom' }), { stdin: 'pipe' });
+  const tool = startTool(buildPgRestoreCommand(deps.target, { ...restoreTo, format: 'custom' }), { stdin: 'pipe', signal: deps.signal });
   let read: ReadResult;
   try {
-    read = await readStoredObject(deps.storage, manifest.key, new ChildStdinSink(tool), (b) => progress.update(b));
+    read = await readStoredObject(deps.storage, manifest.key, new ChildStdinSink(tool), (b) => progress.update(b), deps.signal);
   } catch (err) {
     tool.kill();
     await tool.done;
@@ -184,13 +189,13 @@ async function readCustomArchive(deps: BackupJobDeps, manifest: BackupManifest, 
 }
 
 async function readDirectoryArchive(deps: BackupJobDeps, manifest: BackupManifest, restoreTo: RestoreTo, progress: Progress, scratch: VerifyScratch): Promise<ArchiveRead> {
-  scratch.dir = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-verify-'));
+  scratch.dir = await makeScratchDir(deps.tmpDir, 'verify');
   const dir = join(scratch.dir, 'dump');
   try {
-    const read = await readStoredObject(deps.storage, manifest.key, await tarExtractSink(dir), (b) => progress.update(b));
-    return exitResult(read, await runTool(buildPgRestoreCommand(deps.target, { ...restoreTo, format: 'directory', input: dir, jobs: manifest.options.jobs })));
+    const read = await readStoredObject(deps.storage, manifest.key, await tarExtractSink(dir), (b) => progress.update(b), deps.signal);
+    return exitResult(read, await runTool(buildPgRestoreCommand(deps.target, { ...restoreTo, format: 'directory', input: dir, jobs: manifest.options.jobs }), deps.signal));
   } catch (err) {
-    if (err instanceof StorageNotFoundError) throw err;
+    if (err instanceof StorageNotFoundError || deps.signal?.aborted) throw err;
     // The tar itself is broken: hash the object alone to tell a damaged upload from a bad dump.
     const read = await readStoredObject(deps.storage, manifest.key, discard());
     return { read, readable: false, why: `the tar archive is damaged (${redactString(errorMessage(err))})` };

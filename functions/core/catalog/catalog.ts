@@ -6,16 +6,14 @@ import type { Logger } from '../logger.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
 import { BackupNotFoundError } from './errors.ts';
 import { backupKeys, isBackupId, logicalPrefix, parseLogicalKey } from './layout.ts';
-import { parseManifest, type BackupManifest } from './manifest.ts';
+import { contentOfOptions, LEGACY_KIND, parseManifest, type BackupContent, type BackupManifest } from './manifest.ts';
 import { parseRestoreTest, type RestoreTestRecord } from './restore-test.ts';
 
 export type { RestoreTestRecord } from './restore-test.ts';
+export type { BackupContent } from './manifest.ts';
 
 /** Manifests and restore-test records are read a few at a time: fast on S3 without hundreds of requests at once. */
 const READ_BATCH = 8;
-
-/** What a backup holds (DESIGN.md): only a `full` backup is a backup of the whole database. */
-export type BackupContent = 'full' | 'schema-only' | 'data-only' | 'partial';
 
 /** Every object of one backup id's folder. */
 export interface BackupFolder {
@@ -118,26 +116,39 @@ export async function listBackups(storage: Storage, databaseId: string, logger?:
   return (await scanBackups(storage, databaseId, logger)).backups.map((b) => b.manifest);
 }
 
-/** `latest` or a backup id -> its manifest; a clear exit-1 error when there is none. */
+/**
+ * `latest` (the newest FULL backup) or a backup id -> its manifest; a clear exit-1 error when
+ * there is none. A partial backup is only ever resolved by its id.
+ */
 export async function resolveBackup(storage: Storage, databaseId: string, ref: string, logger?: Logger): Promise<BackupManifest> {
-  if (ref === 'latest') {
-    const latest = (await listBackups(storage, databaseId, logger))[0];
-    if (!latest) throw new BackupNotFoundError(`no backup of database "${databaseId}" in ${storage.url}`);
-    return latest;
-  }
+  if (ref === 'latest') return newestFullBackup(storage, databaseId, logger);
   if (!isBackupId(ref)) throw new UsageError(`"${ref}" is not a backup id (like 20261122T020000Z-3fa2) or "latest"`);
   const read = await readManifest(storage, databaseId, ref);
-  if ('problem' in read) logger?.warn(`ignoring invalid manifest ${backupKeys(databaseId, ref).manifest}`, { problem: read.problem });
+  if ('problem' in read) {
+    const manifestKey = backupKeys(databaseId, ref).manifest;
+    logger?.warn(`invalid manifest ${manifestKey}: not a backup`, { problem: read.problem });
+    throw new BackupNotFoundError(`backup ${ref} of database "${databaseId}" has an invalid manifest (${manifestKey}: ${read.problem}): it is not a backup pgops can use`);
+  }
   if (!('manifest' in read)) throw new BackupNotFoundError(`backup ${ref} of database "${databaseId}" not found in ${storage.url} (pgops backups list shows what exists)`);
   return read.manifest;
 }
 
-/** What a backup holds, from the options it ran with: anything filtered is not a backup of the whole database. */
+/** `latest`: partial backups never stand in for the whole database; the error says what there is instead. */
+async function newestFullBackup(storage: Storage, databaseId: string, logger?: Logger): Promise<BackupManifest> {
+  const scan = await scanBackups(storage, databaseId, logger);
+  const full = scan.backups.find((b) => isFullBackup(b.manifest));
+  if (full) return full.manifest;
+  const partial = scan.backups.length;
+  const invalid = scan.invalid.length > 0 ? `; ${scan.invalid.length} invalid manifest(s): pgops backups list shows why` : '';
+  if (partial > 0) {
+    throw new BackupNotFoundError(`no full backup of database "${databaseId}" in ${storage.url} (${partial} partial backup${partial === 1 ? '' : 's'}: restore one by its id${invalid})`);
+  }
+  throw new BackupNotFoundError(`no backup of database "${databaseId}" in ${storage.url}${invalid ? ` (${invalid.slice(2)})` : ''}`);
+}
+
+/** What a backup holds, for any valid manifest: its kind, or for a legacy `logical` manifest, its options. */
 export function backupContent(m: BackupManifest): BackupContent {
-  if (m.options.schemaOnly) return 'schema-only';
-  if (m.options.dataOnly) return 'data-only';
-  if (m.options.tables.length > 0 || m.options.excludeTables.length > 0) return 'partial';
-  return 'full';
+  return m.kind === LEGACY_KIND ? contentOfOptions(m.options) : m.kind;
 }
 
 /** A full backup holds the whole database: only those count as "the newest backup" or as a size reference. */

@@ -1,6 +1,7 @@
 // Where everything lives in storage (DESIGN.md "Backups and storage layout"): backup ids, the
 // database's folder, and the key of every object pgops writes. Nobody else spells a key.
 import { randomBytes } from 'node:crypto';
+import { ENV } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 
 const BACKUP_ID = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
@@ -16,16 +17,32 @@ export function isBackupId(id: string): boolean {
   return BACKUP_ID.test(id);
 }
 
-/** The database id becomes a key segment: refuse anything that could escape it. */
+/** A rejected value, quoted and shortened, with control and invisible characters escaped (terminal-safe). */
+function quoteSafely(value: string): string {
+  const short = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return `"${short.replace(/[\p{C}"\\]/gu, (ch) => (ch === '"' || ch === '\\' ? `\\${ch}` : `\\u{${ch.codePointAt(0)!.toString(16)}}`))}"`;
+}
+
+/** The database id becomes a key segment: refuse anything that could escape it, and say how to choose one. */
 export function checkDatabaseId(databaseId: string): string {
   if (!DATABASE_ID.test(databaseId) || databaseId === '.' || databaseId === '..') {
-    throw new ConfigError('invalid configuration', [`database id "${databaseId}": letters, digits, dot, dash and underscore only`]);
+    const suggestion = databaseId.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[._]+|_+$/g, '').slice(0, 128);
+    const example = suggestion === '' ? 'auth' : suggestion;
+    throw new ConfigError('invalid configuration', [
+      `database id ${quoteSafely(databaseId)} cannot name a storage folder (letters, digits, dot, dash and underscore only, 1 to 128): `
+      + `the database id defaults to the database's name; set ${ENV.databaseId} (or --database-id) to a storage id, e.g. ${ENV.databaseId}=${example}`,
+    ]);
   }
   return databaseId;
 }
 
+/** Everything of one database: logical and physical backups, WAL, state. */
+export function databasePrefix(databaseId: string): string {
+  return `${checkDatabaseId(databaseId)}/`;
+}
+
 export function logicalPrefix(databaseId: string): string {
-  return `${checkDatabaseId(databaseId)}/logical/`;
+  return `${databasePrefix(databaseId)}logical/`;
 }
 
 export function backupKeys(databaseId: string, id: string): { dir: string; dump: string; manifest: string; restoreTest: string } {

@@ -1,10 +1,13 @@
 // Backup retention, GFS style (as pgBackRest and restic): a backup is kept if any policy keeps it,
-// and the newest backup is always kept. The planner is pure; applyRetention plans from the
-// catalog's scan (the catalog decides what a backup is) and deletes through the Storage interface.
+// and the newest backup is always kept. Full and partial backups are planned apart, so a partial
+// backup never counts toward or displaces a full one. The planner is pure; applyRetention plans from
+// the catalog's scan (the catalog decides what a backup is), removes what crashed writers left
+// behind, and deletes through the Storage interface.
 import type { Logger } from '../logger.ts';
-import type { Storage } from '../storage/types.ts';
-import { scanBackups, type CatalogScan, type OrphanFolder } from '../catalog/catalog.ts';
-import { backupKeys } from '../catalog/layout.ts';
+import { StorageDeniedError, StorageUnsupportedError } from '../storage/errors.ts';
+import type { IncompleteUpload, Storage } from '../storage/types.ts';
+import { backupContent, isFullBackup, scanBackups, type BackupContent, type CatalogScan, type OrphanFolder, type ValidBackup } from '../catalog/catalog.ts';
+import { backupKeys, databasePrefix } from '../catalog/layout.ts';
 
 export interface RetentionPolicy {
   keepLast: number;
@@ -115,12 +118,23 @@ export interface InvalidManifestReport {
   problem: string;
 }
 
+/** An unfinished write (a temporary file, a multipart upload) left by a crashed or killed writer. */
+export interface IncompleteReport {
+  key: string;
+  kind: IncompleteUpload['kind'];
+  /** ISO time it started (multipart) or was last written to (temporary file). */
+  startedAt: string;
+  uploadId?: string;
+}
+
 export interface RetentionReport {
-  /** Backups kept (newest first) and why. */
+  /** Backups kept (newest first) and why. Full and partial backups are planned apart. */
   kept: string[];
   reasons: Record<string, KeepReason[]>;
   /** Backups deleted (or, in a dry run, that would be). */
   deleted: string[];
+  /** What each kept or deleted backup holds (`full`, `schema-only`, `data-only`, `partial`). */
+  content: Record<string, BackupContent>;
   /** Files of a backup id without a manifest, older than the orphan age: removed (or would be). */
   orphans: OrphanReport[];
   /** Files without a manifest, younger than the orphan age (an upload may be in progress): left alone. */
@@ -132,13 +146,19 @@ export interface RetentionReport {
   invalid: InvalidManifestReport[];
   /** The ids of `invalid`, newest first (kept for readers of the earlier report). */
   unreadable: string[];
+  /** Unfinished writes older than the orphan age: removed (or, in a dry run, would be). */
+  incomplete: IncompleteReport[];
+  /** Unfinished writes younger than the orphan age (a write may be in progress): left alone. */
+  incompleteRecent: IncompleteReport[];
+  /** Set when the store cannot list (or abort) unfinished uploads: why, and what removes them instead. */
+  incompleteNote?: string;
 }
 
 export interface RetentionOptions {
   dryRun: boolean;
   now: Date;
   logger?: Logger;
-  /** Files without a manifest are removed once their newest object is this old; default one day. */
+  /** Files without a manifest and unfinished writes are removed once this old; default one day. */
   orphanMinAgeMs?: number;
 }
 
@@ -152,6 +172,22 @@ function orphanReport(o: OrphanFolder): OrphanReport {
 function splitOrphans(scan: CatalogScan, now: Date, minAgeMs: number): { orphans: OrphanReport[]; pending: OrphanReport[] } {
   const old = (o: OrphanFolder) => now.getTime() - o.lastModified.getTime() >= minAgeMs;
   return { orphans: scan.orphans.filter(old).map(orphanReport), pending: scan.orphans.filter((o) => !old(o)).map(orphanReport) };
+}
+
+/** Full backups by the keep rules, partial ones apart by the same rules: neither counts toward or pushes out the other. */
+export function planByContent(backups: readonly ValidBackup[], policy: RetentionPolicy): RetentionPlan {
+  const refs = backups.map((b): BackupRef & { full: boolean } => ({ id: b.id, completedAt: new Date(b.manifest.completedAt), full: isFullBackup(b.manifest) }));
+  const full = planRetention(refs.filter((b) => b.full), policy);
+  const partial = planRetention(refs.filter((b) => !b.full), policy);
+  // Merged newest first, like each plan, whatever order the backups came in.
+  const merged = [...refs].sort(newestFirst);
+  const kept = new Set([...full.keep, ...partial.keep]);
+  const deleted = new Set([...full.delete, ...partial.delete]);
+  return {
+    keep: merged.filter((b) => kept.has(b.id)).map((b) => b.id),
+    delete: merged.filter((b) => deleted.has(b.id)).map((b) => b.id),
+    reasons: { ...partial.reasons, ...full.reasons },
+  };
 }
 
 /** Delete the planned backups (manifest first) and the old orphans. */
@@ -171,19 +207,85 @@ async function deletePlanned(storage: Storage, databaseId: string, scan: Catalog
   }
 }
 
+const LIFECYCLE = 'the bucket\'s lifecycle rule aborts them after a day';
+const CANNOT_LIST_INCOMPLETE = `cannot list incomplete uploads on this store (${LIFECYCLE})`;
+const CANNOT_ABORT_INCOMPLETE = `cannot abort incomplete uploads on this store (${LIFECYCLE})`;
+
+/** A store that lacks the operation, or a role that lacks the permission: a note, never a failed retention. */
+function incompleteNote(err: unknown, what: 'list' | 'abort'): string | undefined {
+  if (err instanceof StorageUnsupportedError) return what === 'list' ? CANNOT_LIST_INCOMPLETE : CANNOT_ABORT_INCOMPLETE;
+  if (err instanceof StorageDeniedError) return `not allowed to ${what} incomplete uploads (${err.message}; ${LIFECYCLE})`;
+  return undefined;
+}
+
+interface IncompleteFound { old: IncompleteUpload[]; recent: IncompleteUpload[]; note?: string }
+
+/** The database's unfinished writes, split by age; a store that cannot list them says so instead. */
+async function findIncomplete(storage: Storage, databaseId: string, now: Date, minAgeMs: number): Promise<IncompleteFound> {
+  if (!storage.listIncomplete) return { old: [], recent: [], note: CANNOT_LIST_INCOMPLETE };
+  let items: IncompleteUpload[];
+  try {
+    items = await storage.listIncomplete(databasePrefix(databaseId));
+  } catch (err) {
+    const note = incompleteNote(err, 'list');
+    if (note === undefined) throw err;
+    return { old: [], recent: [], note };
+  }
+  const old = (i: IncompleteUpload) => now.getTime() - i.startedAt.getTime() >= minAgeMs;
+  return { old: items.filter(old), recent: items.filter((i) => !old(i)) };
+}
+
+/** Remove the old unfinished writes; a store that lists but cannot abort them gets a note, not a failure. */
+async function removeIncomplete(storage: Storage, found: IncompleteFound, log?: Logger): Promise<{ removed: IncompleteUpload[]; note?: string }> {
+  const removed: IncompleteUpload[] = [];
+  for (const item of found.old) {
+    try {
+      await storage.removeIncomplete?.(item);
+    } catch (err) {
+      const note = incompleteNote(err, 'abort');
+      if (note === undefined) throw err;
+      return { removed, note: `${note}: ${found.old.length - removed.length} left` };
+    }
+    removed.push(item);
+    log?.info(`removed an unfinished ${item.kind === 'multipart' ? 'multipart upload' : 'temporary file'} of a crashed write`, { key: item.key, startedAt: item.startedAt.toISOString() });
+  }
+  return { removed, ...(found.note !== undefined ? { note: found.note } : {}) };
+}
+
+function incompleteReport(i: IncompleteUpload): IncompleteReport {
+  return { key: i.key, kind: i.kind, startedAt: i.startedAt.toISOString(), ...(i.uploadId !== undefined ? { uploadId: i.uploadId } : {}) };
+}
+
 /**
  * Apply the policy to the backups of `databaseId`. A deleted backup loses its manifest first, so
  * an interrupted deletion leaves an orphan (removed by a later run), never a listed backup with
  * missing data. A manifest the catalog rejects is reported and left alone, and counts for nothing.
+ * Folders without a manifest and unfinished writes older than a day are removed.
  */
 export async function applyRetention(storage: Storage, databaseId: string, policy: RetentionPolicy, options: RetentionOptions): Promise<RetentionReport> {
   const log = options.logger;
+  const minAgeMs = options.orphanMinAgeMs ?? ORPHAN_MIN_AGE_MS;
   const scan = await scanBackups(storage, databaseId, log);
-  const plan = planRetention(scan.backups.map((b) => ({ id: b.id, completedAt: new Date(b.manifest.completedAt) })), policy);
-  const { orphans, pending } = splitOrphans(scan, options.now, options.orphanMinAgeMs ?? ORPHAN_MIN_AGE_MS);
-  if (!options.dryRun) await deletePlanned(storage, databaseId, scan, plan, orphans, log);
+  const plan = planByContent(scan.backups, policy);
+  const { orphans, pending } = splitOrphans(scan, options.now, minAgeMs);
+  const incomplete = await findIncomplete(storage, databaseId, options.now, minAgeMs);
+  let outcome: { removed: IncompleteUpload[]; note?: string } = { removed: incomplete.old, ...(incomplete.note !== undefined ? { note: incomplete.note } : {}) };
+  if (!options.dryRun) {
+    await deletePlanned(storage, databaseId, scan, plan, orphans, log);
+    outcome = await removeIncomplete(storage, incomplete, log);
+  }
+  const incompleteNote = outcome.note;
+  // A missing permission is worth a look; a store without the operation is just how it is.
+  if (incompleteNote?.startsWith('not allowed')) log?.warn(incompleteNote);
+  else if (incompleteNote !== undefined) log?.info(incompleteNote);
   for (const p of pending) log?.info(`left recent files of ${p.id} without a manifest alone (an upload may be in progress)`, { lastModified: p.lastModified });
   const invalid = scan.invalid.map((b) => ({ id: b.id, problem: b.problem }));
   if (invalid.length > 0) log?.warn(`${invalid.length} invalid manifest(s) left alone for a human to look at; they protect no backup`, { ids: invalid.map((b) => b.id) });
-  return { kept: plan.keep, reasons: plan.reasons, deleted: plan.delete, orphans, pending, invalid, unreadable: invalid.map((b) => b.id) };
+  return {
+    kept: plan.keep, reasons: plan.reasons, deleted: plan.delete,
+    content: Object.fromEntries(scan.backups.map((b) => [b.id, backupContent(b.manifest)])),
+    orphans, pending, invalid, unreadable: invalid.map((b) => b.id),
+    incomplete: outcome.removed.map(incompleteReport), incompleteRecent: incomplete.recent.map(incompleteReport),
+    ...(incompleteNote !== undefined ? { incompleteNote } : {}),
+  };
 }

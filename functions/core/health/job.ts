@@ -13,6 +13,7 @@ import {
   checkBlocked, checkBloat, checkConnections, checkLongRunning, checkReplication, checkUnusedIndexes, checkWalArchiving,
   readDatabaseSize, readServerFacts, type DbCheckContext,
 } from './database.ts';
+import { checkDatabaseId } from '../catalog/layout.ts';
 import { addSizeSample, emptyHealthState, growthSince, readHealthState, writeHealthState, type HealthState } from './state.ts';
 import { CHECK_NAMES, worstStatus, type CheckName, type CheckResult, type HealthDeps, type HealthResult } from './types.ts';
 
@@ -44,6 +45,20 @@ export async function runHealth(deps: HealthDeps): Promise<HealthResult> {
   return (await runHealthDetailed(deps)).result;
 }
 
+/** State is best effort: without it growth and "failures since the last run" start afresh. */
+async function previousState(deps: HealthDeps): Promise<{ state: HealthState; stateError?: string }> {
+  if (!deps.storage) return { state: emptyHealthState() };
+  // A database id that cannot name a storage folder is bad configuration, not a failing check.
+  checkDatabaseId(deps.databaseId);
+  try {
+    return { state: await readHealthState(deps.storage, deps.databaseId) };
+  } catch (err) {
+    const stateError = redactString(errorMessage(err));
+    deps.logger.warn('could not read the health state', { error: stateError });
+    return { state: emptyHealthState(), stateError };
+  }
+}
+
 export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
   const clock = deps.clock ?? (() => new Date());
   const now = clock();
@@ -51,17 +66,7 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
   const thresholds = deps.config.health;
   const results = new Map<CheckName, CheckResult>();
 
-  // State is best effort: without it growth and "failures since the last run" start afresh.
-  let state: HealthState = emptyHealthState();
-  let stateError: string | undefined;
-  if (deps.storage) {
-    try {
-      state = await readHealthState(deps.storage, deps.databaseId);
-    } catch (err) {
-      stateError = redactString(errorMessage(err));
-      deps.logger.warn('could not read the health state', { error: stateError });
-    }
-  }
+  const { state, stateError } = await previousState(deps);
   const nextState: HealthState = { ...state };
 
   const backupsDone = backupChecks(deps.storage, deps.databaseId, thresholds, now, deps.logger);
@@ -101,7 +106,8 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
   }
 
   const checks = CHECK_NAMES.map((n) => results.get(n)!).filter(Boolean);
-  // Query texts and error messages end up in alerts and output: mask secrets once, here.
+  // Error messages were masked where they were caught; query texts and names are a result
+  // document's: credentials masked, a word-like password left in a table name.
   const result: HealthResult = redact({
     status: worstStatus(checks.map((c) => c.status)),
     checks,
@@ -192,6 +198,11 @@ async function checkMigrations(deps: HealthDeps): Promise<CheckResult> {
       s.missing.length > 0 ? `applied but no longer shipped: ${details.missing.join(', ')}` : '',
     ].filter(Boolean);
     return { name: 'migrations', status: 'critical', summary: `migration history does not match the files (${parts.join('; ')}): migrate up will refuse to run`, value: s.modified.length + s.missing.length, threshold: 0, details };
+  }
+  const early = s.outOfOrder ?? [];
+  if (early.length > 0) {
+    const list = early.map((o) => `${o.name} (before ${o.sortsBefore})`).join(', ');
+    return { name: 'migrations', status: 'critical', summary: `pending migration(s) sort before applied ones: ${list}: migrate up will refuse to run until they are renamed to sort after the last applied`, value: early.length, threshold: 0, details };
   }
   if (s.pending.length > 0) {
     return { name: 'migrations', status: 'warning', summary: `${s.pending.length} pending migration(s): ${details.pending.slice(0, 5).join(', ')}${s.pending.length > 5 ? ', ...' : ''}`, value: s.pending.length, threshold: 0, details };

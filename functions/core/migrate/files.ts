@@ -9,6 +9,7 @@ import type { ColumnDefinitions, MigrationBuilder } from 'node-pg-migrate';
 import { getMigrationFilePaths } from 'node-pg-migrate/migration';
 import { MigrationError, errorMessage } from '../errors.ts';
 import { quoteIdent } from '../db.ts';
+import { checkUniqueVersions } from './rules.ts';
 import { splitSqlStatements } from './sql-split.ts';
 
 export const SUPPORTED_EXTENSIONS = ['.sql', '.js', '.mjs', '.cjs'];
@@ -21,6 +22,8 @@ export interface MigrationFile {
   file: string;
   path: string;
   checksum: string;
+  /** A `.sql` file whose Up section holds no statement (a warning, not an error). */
+  emptyUp?: boolean;
 }
 
 export function sha256(content: string | Buffer): string {
@@ -43,8 +46,12 @@ export async function listMigrationFiles(dir: string): Promise<MigrationFile[]> 
     const other = seen.get(name);
     if (other) throw new MigrationError(`two migration files share the name ${name}: ${other} and ${file}`);
     seen.set(name, file);
-    out.push({ name, file, path, checksum: sha256(readFileSync(path)) });
+    const content = readFileSync(path);
+    const emptyUp = extname(path).toLowerCase() === '.sql' ? splitSqlStatements(parseSqlMigration(content.toString('utf8')).up).length === 0 : undefined;
+    out.push({ name, file, path, checksum: sha256(content), ...(emptyUp ? { emptyUp } : {}) });
   }
+  // Refused before anything runs, whatever the command.
+  checkUniqueVersions(out);
   return out;
 }
 

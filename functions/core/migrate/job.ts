@@ -6,13 +6,15 @@ import { join } from 'node:path';
 import { MigrationBuilder, runner } from 'node-pg-migrate';
 import type pg from 'pg';
 import { acquireAdvisoryLock, advisoryLockKey, describeHolder, releaseAdvisoryLock } from '../advisory-lock.ts';
-import { connect, quoteIdent, type DbSessionOptions, type DbTarget } from '../db.ts';
+import { connect, quoteIdent, withClient, type DbSessionOptions, type DbTarget } from '../db.ts';
 import type { Alerter } from '../alerts/alerter.ts';
 import { ConfigError, LockTimeoutError, MigrationError, MigrationHistoryError, PgopsError, UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redactString } from '../redact.ts';
 import { runJob } from '../run-job.ts';
+import { emptyMigrationWarnings, findOutOfOrder, orderError } from './rules.ts';
 import { IGNORE_PATTERN, createPgopsLoader, listMigrationFiles, renderMigrationSql, type HistoryTables, type MigrationFile, type ProgressTracker } from './files.ts';
+import type { OutOfOrderMigration } from './rules.ts';
 
 export interface MigrateDeps {
   target: DbTarget;
@@ -30,6 +32,10 @@ export interface MigrationStatus {
   pending: Array<{ name: string }>;
   modified: Array<{ name: string; file: string; recorded: string; current: string }>;
   missing: Array<{ name: string }>;
+  /** Present only when some pending file sorts before an applied one (`validate` and `up` refuse it). */
+  outOfOrder?: OutOfOrderMigration[];
+  /** Present only when there is something to warn about (an empty pending migration). */
+  warnings?: string[];
 }
 
 export type MigrateCommand = 'up' | 'down' | 'to';
@@ -45,6 +51,8 @@ export interface MigrateResult {
   direction: 'up' | 'down';
   ran: Array<{ name: string; durationMs?: number; sql?: string }>;
   dryRun: boolean;
+  /** Present only when there is something to warn about (an empty migration in the plan). */
+  warnings?: string[];
 }
 
 /** A stable advisory-lock key per migrations table, so two applications sharing a database do not block each other. */
@@ -73,6 +81,9 @@ async function readApplied(client: pg.Client, t: HistoryTables): Promise<Applied
 function computeStatus(files: MigrationFile[], applied: AppliedRow[]): MigrationStatus {
   const byName = new Map(files.map((f) => [f.name, f]));
   const appliedNames = new Set(applied.map((a) => a.name));
+  const pending = files.filter((f) => !appliedNames.has(f.name)).map((f) => f.name);
+  const outOfOrder = findOutOfOrder(files, applied.map((a) => a.name));
+  const warnings = emptyMigrationWarnings(files, pending);
   return {
     applied: applied.map((a) => ({ name: a.name, runOn: a.runOn.toISOString(), checksum: a.checksum })),
     pending: files.filter((f) => !appliedNames.has(f.name)).map((f) => ({ name: f.name })),
@@ -81,12 +92,19 @@ function computeStatus(files: MigrationFile[], applied: AppliedRow[]): Migration
       return f && a.checksum && a.checksum !== f.checksum ? [{ name: a.name, file: f.file, recorded: a.checksum, current: f.checksum }] : [];
     }),
     missing: applied.filter((a) => !byName.has(a.name)).map((a) => ({ name: a.name })),
+    ...(outOfOrder.length > 0 ? { outOfOrder } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
 
 function historyError(s: MigrationStatus): MigrationHistoryError | undefined {
   if (s.modified.length === 0 && s.missing.length === 0) return undefined;
   return new MigrationHistoryError(s.modified.map((m) => m.file), s.missing.map((m) => m.name));
+}
+
+/** What every command refuses, in one place: edited or deleted applied files, then files out of order. */
+function refusal(files: MigrationFile[], s: MigrationStatus): MigrationError | undefined {
+  return historyError(s) ?? orderError(files, s.applied.map((a) => a.name));
 }
 
 async function listFiles(dir: string): Promise<MigrationFile[]> {
@@ -97,19 +115,21 @@ async function listFiles(dir: string): Promise<MigrationFile[]> {
 /** applied / pending / modified / missing. Read-only: creates nothing. */
 export async function migrationStatus(deps: MigrateDeps): Promise<MigrationStatus> {
   const files = await listFiles(deps.dir);
-  const client = await connect(deps.target, deps.session);
-  try {
-    return computeStatus(files, await readApplied(client, deps.tables));
-  } finally {
-    await client.end().catch(() => {});
-  }
+  const status = await withClient(deps.target, deps.session, async (client) => computeStatus(files, await readApplied(client, deps.tables)));
+  // A finding here, a refusal in validate and up: the same rule, the same words.
+  const order = orderError(files, status.applied.map((a) => a.name));
+  if (order) deps.logger.warn(order.message);
+  for (const w of status.warnings ?? []) deps.logger.warn(w);
+  return status;
 }
 
-/** Like status, but throws (exit 1) when an applied file was edited or deleted. */
+/** Like status, but throws (exit 1) when an applied file was edited or deleted, or a pending one is out of order. */
 export async function validateMigrations(deps: MigrateDeps): Promise<MigrationStatus> {
-  const status = await migrationStatus(deps);
-  const err = historyError(status);
+  const files = await listFiles(deps.dir);
+  const status = await withClient(deps.target, deps.session, async (client) => computeStatus(files, await readApplied(client, deps.tables)));
+  const err = refusal(files, status);
   if (err) throw err;
+  for (const w of status.warnings ?? []) deps.logger.warn(w);
   return status;
 }
 
@@ -235,7 +255,7 @@ async function migrateLocked(client: pg.Client, deps: MigrateDeps, files: Migrat
   try {
     await ensureChecksumTable(client, deps.tables);
     const status = computeStatus(files, await readApplied(client, deps.tables));
-    const bad = historyError(status);
+    const bad = refusal(files, status);
     if (bad) throw bad;
     await adoptUntracked(client, deps, files, status);
     const p = plan(files, status, req);
@@ -243,7 +263,8 @@ async function migrateLocked(client: pg.Client, deps: MigrateDeps, files: Migrat
       deps.logger.info(p.direction === 'up' ? 'database is up to date: no migrations to apply' : 'no migrations to revert');
       return { direction: p.direction, ran: [], dryRun: false };
     }
-    return await applyPlan(client, deps, p, tracker);
+    const warnings = planWarnings(files, p, deps.logger);
+    return { ...(await applyPlan(client, deps, p, tracker)), ...(warnings.length > 0 ? { warnings } : {}) };
   } catch (err) {
     // node-pg-migrate leaves a failed per-migration transaction open on our client.
     await client.query('ROLLBACK').catch(() => {});
@@ -303,9 +324,10 @@ async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateReq
   } finally {
     await client.end().catch(() => {});
   }
-  const bad = historyError(status);
+  const bad = refusal(files, status);
   if (bad) throw bad;
   const p = plan(files, status, req);
+  const warnings = planWarnings(files, p, deps.logger);
   const byName = new Map(files.map((f) => [f.name, f]));
   const noDb = {
     query: () => Promise.reject(new MigrationError('dry-run: this migration queries the database while building its SQL, which a dry-run cannot do')),
@@ -320,7 +342,14 @@ async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateReq
     ran.push({ name, sql });
   }
   deps.logger.info(`dry run: would ${p.direction === 'up' ? 'apply' : 'revert'} ${ran.length} migration(s); nothing was changed`);
-  return { direction: p.direction, ran, dryRun: true };
+  return { direction: p.direction, ran, dryRun: true, ...(warnings.length > 0 ? { warnings } : {}) };
+}
+
+/** Empty migrations about to be applied: logged, and returned for the result. */
+function planWarnings(files: MigrationFile[], p: Plan, logger: Logger): string[] {
+  const warnings = p.direction === 'up' ? emptyMigrationWarnings(files, p.names) : [];
+  for (const w of warnings) logger.warn(w);
+  return warnings;
 }
 
 const TEMPLATE_SQL = `-- Up Migration

@@ -3,6 +3,7 @@
 // stream passes through.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { childEnvironment } from '../config.ts';
@@ -23,7 +24,7 @@ export interface PgCommand {
  * does not need). The password goes in PGPASSWORD: on Linux a process's environment is readable
  * only by its own user, unlike its argv.
  */
-export function pgEnv(target: DbTarget, opts: { applicationName: string; database?: string; connectTimeoutSeconds?: number; baseEnv?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
+export function pgEnv(target: DbTarget, opts: { applicationName: string; database?: string; connectTimeoutSeconds?: number; baseEnv?: NodeJS.ProcessEnv; lockTimeoutMs?: number }): NodeJS.ProcessEnv {
   const env = childEnvironment(opts.baseEnv);
   env.PGHOST = target.host;
   env.PGPORT = String(target.port);
@@ -34,6 +35,8 @@ export function pgEnv(target: DbTarget, opts: { applicationName: string; databas
   if (target.caFile) env.PGSSLROOTCERT = target.caFile;
   env.PGAPPNAME = opts.applicationName;
   env.PGCONNECT_TIMEOUT = String(Math.max(1, Math.ceil(opts.connectTimeoutSeconds ?? 10)));
+  // Our own PGOPTIONS (the inherited one was dropped): a tool's session never waits on a lock without bound.
+  if (opts.lockTimeoutMs !== undefined) env.PGOPTIONS = `-c lock_timeout=${Math.max(0, Math.trunc(opts.lockTimeoutMs))}`;
   return env;
 }
 
@@ -79,22 +82,29 @@ export interface RestoreCommandOptions {
   tables?: string[];
   jobs?: number;
   list?: boolean;
+  /** With `list`: also print each entry's `depends on` line (pg_restore -l -v). */
+  verbose?: boolean;
+  /** Restore only the entries of this TOC list file (pg_restore -L), instead of `tables`. */
+  useList?: string;
   singleTransaction?: boolean;
   connectTimeoutSeconds?: number;
+  /** lock_timeout of pg_restore's sessions (PGOPTIONS). */
+  lockTimeoutMs?: number;
   baseEnv?: NodeJS.ProcessEnv;
 }
 
 export function buildPgRestoreCommand(target: DbTarget, o: RestoreCommandOptions): PgCommand {
   const args: string[] = [];
   if (o.format) args.push(`--format=${o.format}`);
-  if (o.list) args.push('--list');
+  if (o.list) args.push('--list', ...(o.verbose ? ['--verbose'] : []));
   else if (o.database) args.push(`--dbname=${o.database}`, '--exit-on-error', '--no-password');
   // A script to /dev/null makes pg_restore read and decompress every data block.
   else args.push('--file=/dev/null');
   if (o.clean) args.push('--clean', '--if-exists');
   if (o.noOwner) args.push('--no-owner');
   if (o.noAcl) args.push('--no-acl');
-  for (const t of o.tables ?? []) args.push(`--table=${t}`);
+  if (o.useList) args.push(`--use-list=${o.useList}`);
+  else for (const t of o.tables ?? []) args.push(`--table=${t}`);
   if ((o.jobs ?? 1) > 1) args.push(`--jobs=${o.jobs}`);
   else if (o.singleTransaction) args.push('--single-transaction');
   if (o.input) args.push(o.input);
@@ -102,7 +112,7 @@ export function buildPgRestoreCommand(target: DbTarget, o: RestoreCommandOptions
   return {
     command: join(o.binDir, 'pg_restore'),
     args,
-    env: pgEnv(target, { applicationName: 'pgops-restore', database: o.database, connectTimeoutSeconds: o.connectTimeoutSeconds, baseEnv: o.baseEnv }),
+    env: pgEnv(target, { applicationName: 'pgops-restore', database: o.database, connectTimeoutSeconds: o.connectTimeoutSeconds, baseEnv: o.baseEnv, lockTimeoutMs: o.lockTimeoutMs }),
   };
 }
 
@@ -174,8 +184,26 @@ export interface RunningTool {
 
 const STDERR_KEEP = 64 * 1024;
 
-export function startTool(cmd: PgCommand, stdio: { stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' } = {}): RunningTool {
-  const child = spawn(cmd.command, cmd.args, { env: cmd.env, stdio: [stdio.stdin ?? 'ignore', stdio.stdout ?? 'ignore', 'pipe'] });
+// util-linux's setpriv sets PR_SET_PDEATHSIG and execs the tool (same pid): the tool gets SIGTERM
+// when pgops dies, even by SIGKILL. Without it (another image), the tool is spawned as is.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+/** The argv that runs `cmd` so that it dies with this process, where the system allows it. */
+export function dieWithParent(cmd: PgCommand, setpriv: string | null = SETPRIV ?? null): { command: string; args: string[] } {
+  // A missing tool is spawned directly, so the spawn error names it.
+  return setpriv && existsSync(cmd.command) ? { command: setpriv, args: ['--pdeathsig', 'TERM', '--', cmd.command, ...cmd.args] } : { command: cmd.command, args: cmd.args };
+}
+
+export interface StartOptions {
+  stdin?: 'pipe' | 'ignore';
+  stdout?: 'pipe' | 'ignore';
+  /** Aborting it stops the tool (SIGTERM). */
+  signal?: AbortSignal;
+}
+
+export function startTool(cmd: PgCommand, stdio: StartOptions = {}): RunningTool {
+  const argv = dieWithParent(cmd);
+  const child = spawn(argv.command, argv.args, { env: cmd.env, stdio: [stdio.stdin ?? 'ignore', stdio.stdout ?? 'ignore', 'pipe'] });
   let stderr = '';
   let exited = false;
   child.stderr?.setEncoding('utf8');
@@ -185,28 +213,26 @@ export function startTool(cmd: PgCommand, stdio: { stdin?: 'pipe' | 'ignore'; st
   });
   // Writes to a tool that already exited fail with EPIPE; the exit code tells the story.
   child.stdin?.on('error', () => {});
-  const done = new Promise<ToolExit>((resolve) => {
-    child.once('error', (err) => {
-      exited = true;
-      resolve({ code: null, signal: null, stderr, spawnError: err });
-    });
-    child.once('close', (code, signal) => {
-      exited = true;
-      resolve({ code, signal, stderr });
-    });
-  });
-  return {
-    child,
-    done,
-    kill: () => {
-      if (!exited && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    },
+  const kill = () => {
+    if (!exited && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
+  stdio.signal?.addEventListener('abort', kill, { once: true });
+  if (stdio.signal?.aborted) kill();
+  const done = new Promise<ToolExit>((resolve) => {
+    const finish = (e: ToolExit) => {
+      exited = true;
+      stdio.signal?.removeEventListener('abort', kill);
+      resolve(e);
+    };
+    child.once('error', (err) => finish({ code: null, signal: null, stderr, spawnError: err }));
+    child.once('close', (code, signal) => finish({ code, signal, stderr }));
+  });
+  return { child, done, kill };
 }
 
 /** Run a tool to completion, collecting stdout. */
-export async function runTool(cmd: PgCommand): Promise<ToolExit & { stdout: string }> {
-  const t = startTool(cmd, { stdout: 'pipe' });
+export async function runTool(cmd: PgCommand, signal?: AbortSignal): Promise<ToolExit & { stdout: string }> {
+  const t = startTool(cmd, { stdout: 'pipe', signal });
   let stdout = '';
   t.child.stdout?.setEncoding('utf8');
   t.child.stdout?.on('data', (d: string) => { stdout += d; });

@@ -28,3 +28,9 @@ export class StorageKeyError extends StorageError {
     this.key = key;
   }
 }
+
+/** The store does not implement an operation (an S3-compatible server answering NotImplemented or 405). */
+export class StorageUnsupportedError extends StorageError {}
+
+/** The store refused the operation (S3 AccessDenied): a permission the role lacks, not an outage. */
+export class StorageDeniedError extends StorageError {}

@@ -9,9 +9,9 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.ts';
-import { StorageError, StorageNotFoundError } from './errors.ts';
+import { StorageError, StorageKeyError, StorageNotFoundError } from './errors.ts';
 import { compareKeys, keySegments, TEMP_FILE, validatePrefix } from './keys.ts';
-import type { PutResult, Storage, StoredObject } from './types.ts';
+import type { IncompleteUpload, PutResult, Storage, StoredObject } from './types.ts';
 
 function codeOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err).code) : undefined;
@@ -192,15 +192,45 @@ export class FileStorage implements Storage {
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
+    const out = await this.walkPrefix(prefix, (name) => !TEMP_FILE.test(name));
+    return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  /** The temporary files of writes that never finished (a crash, kill -9): hidden from list(). */
+  async listIncomplete(prefix: string): Promise<IncompleteUpload[]> {
+    const temps = await this.walkPrefix(prefix, (name) => TEMP_FILE.test(name));
+    return temps
+      .map((t): IncompleteUpload => ({ key: t.key, startedAt: t.lastModified, kind: 'temp-file' }))
+      .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || compareKeys(a.key, b.key));
+  }
+
+  async removeIncomplete(item: IncompleteUpload): Promise<void> {
+    if (item.kind !== 'temp-file') return; // local storage has no multipart uploads
+    const slash = item.key.lastIndexOf('/');
+    const name = item.key.slice(slash + 1);
+    // Only a temporary file, and only inside the root: the directory part obeys the key rules.
+    if (!TEMP_FILE.test(name)) throw new StorageKeyError(item.key, 'not a temporary file');
+    const path = slash < 0 ? join(this.root, name) : join(this.pathOf(item.key.slice(0, slash)), name);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (ABSENT.has(codeOf(err) ?? '')) return;
+      throw this.fail('removing the temporary file', item.key, err);
+    }
+    await this.pruneEmptyDirectories(dirname(path));
+  }
+
+  /** Files whose key starts with `prefix` and whose name `wanted` accepts, in no particular order. */
+  private async walkPrefix(prefix: string, wanted: (name: string) => boolean): Promise<StoredObject[]> {
     validatePrefix(prefix);
     // Walk only the deepest directory the prefix names completely, then filter like S3 does.
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const out: StoredObject[] = [];
-    await this.walk(dirPart === '' ? this.root : join(this.root, ...dirPart.split('/')), dirPart, prefix, out);
-    return out.sort((a, b) => compareKeys(a.key, b.key));
+    await this.walk(dirPart === '' ? this.root : join(this.root, ...dirPart.split('/')), dirPart, prefix, out, wanted);
+    return out;
   }
 
-  private async walk(dir: string, keyDir: string, prefix: string, out: StoredObject[]): Promise<void> {
+  private async walk(dir: string, keyDir: string, prefix: string, out: StoredObject[], wanted: (name: string) => boolean): Promise<void> {
     let entries: Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -212,8 +242,8 @@ export class FileStorage implements Storage {
       const key = keyDir === '' ? entry.name : `${keyDir}/${entry.name}`;
       if (entry.isDirectory()) {
         // Descend only where keys can still start with the prefix.
-        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await this.walk(join(dir, entry.name), key, prefix, out);
-      } else if (entry.isFile() && !TEMP_FILE.test(entry.name) && key.startsWith(prefix)) {
+        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await this.walk(join(dir, entry.name), key, prefix, out, wanted);
+      } else if (entry.isFile() && wanted(entry.name) && key.startsWith(prefix)) {
         try {
           const info = await stat(join(dir, entry.name));
           out.push({ key, size: info.size, lastModified: info.mtime });
@@ -233,8 +263,12 @@ export class FileStorage implements Storage {
       if (ABSENT.has(codeOf(err) ?? '')) return;
       throw this.fail('deleting', key, err);
     }
-    // Prune directories left empty (retention deletes whole backups), never the root itself.
-    let dir = dirname(path);
+    await this.pruneEmptyDirectories(dirname(path));
+  }
+
+  /** Remove directories left empty (retention deletes whole backups), never the root itself. */
+  private async pruneEmptyDirectories(start: string): Promise<void> {
+    let dir = start;
     while (dir.length > this.root.length && dir.startsWith(`${this.root}/`)) {
       try {
         await rmdir(dir);

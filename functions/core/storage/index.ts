@@ -6,8 +6,8 @@ import { FileStorage } from './file.ts';
 import { createS3Client, parseS3Url, S3Storage, type S3StorageOptions } from './s3.ts';
 import type { Storage } from './types.ts';
 
-export type { PutResult, Storage, StoredObject } from './types.ts';
-export { StorageError, StorageKeyError, StorageNotFoundError } from './errors.ts';
+export type { IncompleteUpload, PutResult, Storage, StoredObject } from './types.ts';
+export { StorageDeniedError, StorageError, StorageKeyError, StorageNotFoundError, StorageUnsupportedError } from './errors.ts';
 export { FileStorage } from './file.ts';
 export { createS3Client, S3Storage, type S3ClientOptions, type S3StorageOptions } from './s3.ts';
 

@@ -10,6 +10,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -19,9 +20,9 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, finished } from 'node:stream';
 import { ConfigError } from '../errors.ts';
-import { StorageError, StorageNotFoundError } from './errors.ts';
+import { StorageDeniedError, StorageError, StorageNotFoundError, StorageUnsupportedError } from './errors.ts';
 import { compareKeys, validateKey, validatePrefix } from './keys.ts';
-import type { PutResult, Storage, StoredObject } from './types.ts';
+import type { IncompleteUpload, PutResult, Storage, StoredObject } from './types.ts';
 
 const MiB = 1024 * 1024;
 /** S3 caps a multipart upload at 10,000 parts; we keep a margin for a size hint that was low. */
@@ -108,6 +109,19 @@ export function scrubSdkError(err: unknown): unknown {
 
 function errorName(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'name' in err ? String((err).name) : undefined;
+}
+
+/** The store does not implement the operation at all (s3rver: 501 NotImplemented; some others: 405). */
+function isUnsupported(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  return ['NotImplemented', 'MethodNotAllowed'].includes(errorName(err) ?? '') || status === 501 || status === 405;
+}
+
+/** The error for an optional operation: unsupported or denied are told apart from an outage. */
+function optionalOperationError(message: string, err: unknown): StorageError {
+  if (isUnsupported(err)) return new StorageUnsupportedError(message, { cause: scrubSdkError(err) });
+  if (errorName(err) === 'AccessDenied') return new StorageDeniedError(message, { cause: scrubSdkError(err) });
+  return new StorageError(message, { cause: scrubSdkError(err) });
 }
 
 function describe(err: unknown): string {
@@ -371,6 +385,39 @@ export class S3Storage implements Storage {
     } catch (err) {
       if (errorName(err) === 'NoSuchKey' || errorName(err) === 'NotFound') return;
       throw this.fail('DeleteObject', key, err);
+    }
+  }
+
+  /** Multipart uploads under `prefix` never completed nor aborted, oldest first (ListMultipartUploads). */
+  async listIncomplete(prefix: string): Promise<IncompleteUpload[]> {
+    validatePrefix(prefix);
+    const base = this.prefix === '' ? '' : `${this.prefix}/`;
+    const out: IncompleteUpload[] = [];
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: `${base}${prefix}`, MaxUploads: this.pageSize, ...markers }));
+      } catch (err) {
+        throw optionalOperationError(`S3 ListMultipartUploads of ${this.url}/${prefix}* failed: ${describe(err)}`, err);
+      }
+      for (const u of page.Uploads ?? []) {
+        if (u.Key === undefined || u.UploadId === undefined || !u.Key.startsWith(base)) continue;
+        out.push({ key: u.Key.slice(base.length), startedAt: u.Initiated ?? new Date(0), kind: 'multipart', uploadId: u.UploadId });
+      }
+      if (!page.IsTruncated || page.NextKeyMarker === undefined) break;
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+    }
+    return out.sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime() || compareKeys(a.key, b.key));
+  }
+
+  async removeIncomplete(item: IncompleteUpload): Promise<void> {
+    if (item.kind !== 'multipart' || item.uploadId === undefined) return; // S3 has no temporary files
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.objectKey(item.key), UploadId: item.uploadId }));
+    } catch (err) {
+      if (errorName(err) === 'NoSuchUpload') return; // completed or aborted meanwhile
+      throw optionalOperationError(`S3 AbortMultipartUpload ${item.uploadId} of ${this.where(item.key)} failed: ${describe(err)}`, err);
     }
   }
 }

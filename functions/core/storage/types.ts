@@ -13,6 +13,19 @@ export interface PutResult {
   bytes: number;
 }
 
+/**
+ * Something a write left behind that is not an object: a FileStorage temporary file or an S3
+ * multipart upload never completed nor aborted (a crashed or killed writer).
+ */
+export interface IncompleteUpload {
+  /** The key being written (for a temporary file: the temporary file's own key). */
+  key: string;
+  /** When it started (multipart) or was last written to (temporary file). */
+  startedAt: Date;
+  kind: 'temp-file' | 'multipart';
+  uploadId?: string;
+}
+
 export interface Storage {
   /** The configured location, safe to print (s3://bucket/prefix or file:///path). */
   readonly url: string;
@@ -37,4 +50,12 @@ export interface Storage {
   list(prefix: string): Promise<StoredObject[]>;
   /** Deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Unfinished writes below `prefix`, oldest first. Throws StorageUnsupportedError when the store
+   * cannot list them (then nothing is known, not "nothing is there"). Optional: a store without
+   * it has nothing to say.
+   */
+  listIncomplete?(prefix: string): Promise<IncompleteUpload[]>;
+  /** Remove one unfinished write as listIncomplete returned it; one already gone is not an error. */
+  removeIncomplete?(item: IncompleteUpload): Promise<void>;
 }

@@ -1,6 +1,7 @@
 // The cleanup function and its nightly schedule: expired rows in batches (the cleanup rules of the
 // settings file), and backups past retention.
 import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { ENV } from '../../../functions/core/config.ts';
 import { allowObjects, bucketKeyStatement, listStatement, storageUrl } from '../../permissions.ts';
@@ -24,6 +25,9 @@ export function cleanupFunction(scope: Construct, ctx: JobContext): PgopsFunctio
   for (const s of [...alertAndSecretStatements(ctx), listStatement(loc), bucketKeyStatement(loc, false)]) fn.allow(s);
   allowObjects(fn.role, 'ReadManifests', loc, ['s3:GetObject'], 'logical/*');
   allowObjects(fn.role, 'DeleteExpiredBackups', loc, ['s3:DeleteObject'], 'logical/*');
+  // Retention also aborts multipart uploads a crashed backup left behind (older than a day).
+  fn.allow(new iam.PolicyStatement({ sid: 'ListIncompleteUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [loc.bucket.bucketArn] }));
+  allowObjects(fn.role, 'AbortIncompleteUploads', loc, ['s3:AbortMultipartUpload'], 'logical/*');
   return fn;
 }
 

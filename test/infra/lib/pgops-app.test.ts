@@ -274,11 +274,13 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('cleanup: reads manifests and deletes under its logical prefix; decrypts only', () => {
+  it('cleanup: reads manifests, deletes and aborts incomplete uploads under its logical prefix; decrypts only', () => {
     expect(s3Statements('DbauthCleanupRole')).toEqual([
       { actions: ['s3:ListBucket'], resource: 'arn:<AWS::Partition>:s3:::pgops-staging-backups-<AWS::AccountId>-<AWS::Region>' },
       { actions: ['s3:GetObject'], resource: `${prefix}logical/*` },
       { actions: ['s3:DeleteObject'], resource: `${prefix}logical/*` },
+      { actions: ['s3:ListBucketMultipartUploads'], resource: 'arn:<AWS::Partition>:s3:::pgops-staging-backups-<AWS::AccountId>-<AWS::Region>' },
+      { actions: ['s3:AbortMultipartUpload'], resource: `${prefix}logical/*` },
     ]);
     const kms = roleStatements(s.opsTemplate, 'DbauthCleanupRole').find((x) => x.Sid === 'DecryptBackups')!;
     expect(kms.Action).toBe('kms:Decrypt');

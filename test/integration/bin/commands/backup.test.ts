@@ -119,7 +119,7 @@ describe('backup commands through the CLI', () => {
     const b = await cli(['backup', '--json']);
     expect(b.code, b.stderr).toBe(0);
     const manifest = JSON.parse(b.stdout);
-    expect(manifest).toMatchObject({ database: db, kind: 'logical', format: 'custom', key: `${db}/logical/${manifest.id}/dump` });
+    expect(manifest).toMatchObject({ database: db, kind: 'full', format: 'custom', key: `${db}/logical/${manifest.id}/dump` });
     for (const field of ['id', 'startedAt', 'completedAt', 'durationMs', 'bytes', 'sha256', 'serverVersion', 'pgDumpVersion', 'options', 'migration']) {
       expect(manifest).toHaveProperty(field);
     }
@@ -150,6 +150,24 @@ describe('backup commands through the CLI', () => {
     const again = await cli(['restore', 'latest', '--target-db', 'shop_copy', '--create']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/shop_copy/);
+  });
+
+  it('restore --table: public.invoices and bare customers come back with their keys; a missing name exits 2 and creates nothing', async () => {
+    const dry = await cli(['restore', 'latest', '--target-db', 'cli_tables', '--create', '--table', 'public.invoices', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/would restore 1 table\(s\) into cli_tables/);
+    expect(dry.stdout).toMatch(/restore CONSTRAINT public invoices invoices_pkey/);
+    expect(dry.stdout).toMatch(/skip FK CONSTRAINT public invoices invoices_customer_id_fkey: needs .*TABLE public customers/);
+    const r = await cli(['restore', 'latest', '--target-db', 'cli_tables', '--create', '--table', 'public.invoices', '--table', 'customers', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ targetDb: 'cli_tables', tables: 2 });
+    const keys = await cluster.query<{ c: string }>(`SELECT conname AS c FROM pg_constraint WHERE conrelid = 'invoices'::regclass ORDER BY 1`, [], 'cli_tables');
+    expect(keys.rows.map((k) => k.c)).toEqual(['invoices_customer_id_fkey', 'invoices_pkey']);
+    const missing = await cli(['restore', 'latest', '--target-db', 'cli_missing', '--create', '--table', 'invoice', '--json']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--table invoice: no such table in backup \S+ \(close matches: public\.invoices\)/);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ error: { exitCode: 2 } });
+    expect((await cluster.query("SELECT 1 FROM pg_database WHERE datname = 'cli_missing'")).rowCount).toBe(0);
   });
 
   it('a flipped byte: verify exits 1 naming the checksum, restore refuses before creating anything', async () => {

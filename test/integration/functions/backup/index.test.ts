@@ -130,7 +130,7 @@ describe('Fargate task entry', () => {
     const good = run(['backup']);
     expect(good.status, good.stderr).toBe(0);
     const manifest = JSON.parse(good.stdout);
-    expect(manifest).toMatchObject({ database: db, kind: 'logical' });
+    expect(manifest).toMatchObject({ database: db, kind: 'full' });
     expect(manifest.bytes).toBeGreaterThan(0);
     expect(readdirSync(join(store, db, 'logical', manifest.id)).sort()).toEqual(['dump', 'manifest.json']);
     const bad = run(['launch-missiles']);

@@ -76,6 +76,18 @@ describe('migrate function', () => {
     expect(everything).not.toContain(cluster.pg.password);
   });
 
+  it('a pending migration out of order fails dry run and validate like up: the pipeline sees a function error naming the fix', async () => {
+    const db = await cluster.createDatabase();
+    const applied = { ...GOOD, '003_posts.sql': '-- Up Migration\nCREATE TABLE posts (id int);\n-- Down Migration\nDROP TABLE posts;\n' };
+    await expect(setup(applied, db).handler({ command: 'up' })).resolves.toMatchObject({ ran: [{ name: '001_users' }, { name: '003_posts' }] });
+    const { handler } = setup({ ...applied, '002_tags.sql': '-- Up Migration\nCREATE TABLE tags (id int);\n-- Down Migration\nDROP TABLE tags;\n' }, db);
+    const fix = /002_tags\.sql sorts before 003_posts, which is already applied: rename it to sort after 003_posts \(e\.g\. 004_tags\.sql\)/;
+    await expect(handler({ command: 'up', dryRun: true })).rejects.toThrow(fix);
+    await expect(handler({ command: 'validate' })).rejects.toThrow(fix);
+    await expect(handler({ command: 'up' })).rejects.toThrow(fix);
+    await expect(handler({ command: 'status' })).resolves.toMatchObject({ outOfOrder: [{ name: '002_tags', sortsBefore: '003_posts' }] });
+  });
+
   it('rejects a malformed event naming the field, and pages nobody', async () => {
     const db = await cluster.createDatabase();
     const { handler } = setup(GOOD, db);

@@ -45,6 +45,25 @@ describe('config', () => {
     expect(s.migrationsDir).toBe('/m');
   });
 
+  it('takes --database-id over PGOPS_DATABASE_ID, and names the flag when it is unusable', () => {
+    expect(loadSettings({ databaseId: 'auth_prod' }, { PGOPS_DATABASE_ID: 'env_id' }).databaseId).toBe('auth_prod');
+    expect(loadSettings({}, { PGOPS_DATABASE_ID: 'env_id' }).databaseId).toBe('env_id');
+    expect(issuesOf(() => loadSettings({ databaseId: 'my db' }, {}))).toEqual(['--database-id / PGOPS_DATABASE_ID: letters, digits, dot, dash and underscore only']);
+  });
+
+  it('refuses PGOPS_DATABASE_SSLMODE=allow, saying it is not supported', () => {
+    expect(issuesOf(() => loadSettings({}, { PGOPS_DATABASE_SSLMODE: 'allow' }))).toEqual(['PGOPS_DATABASE_SSLMODE: one of disable, prefer, require, verify-ca, verify-full (allow is not supported)']);
+  });
+
+  it('names a URL part that is not valid percent-encoding, never its value', () => {
+    const issues = issuesOf(() => loadSettings({ databaseUrl: 'postgres://u:50%off@db/app%zz' }, {}));
+    expect(issues).toEqual([
+      '--database-url / DATABASE_URL: the password is not valid percent-encoding: encode % as %25',
+      '--database-url / DATABASE_URL: the database name is not valid percent-encoding: encode % as %25',
+    ]);
+    expect(issues.join('\n')).not.toContain('50%off');
+  });
+
   it('names every bad field at once, across the environment and the file', () => {
     const file = configFile({ environment: '', database: { lockTimeoutMs: 'soon' }, cleanup: { rules: [{ name: 'x', table: 'events; drop table x', timestampColumn: 'at', olderThanDays: 'thirty' }] }, typo: 1 });
     const issues = issuesOf(() => loadSettings({ config: file }, { DATABASE_URL: 'mysql://x', PGOPS_SNS_TOPIC_ARN: 'topic', PGOPS_LOG_LEVEL: 'loud' }));

@@ -18,6 +18,12 @@ describe('database URLs', () => {
     expect(() => parseDatabaseUrl('mysql://h/d')).toThrow(/must start with postgres/);
   });
 
+  it('refuses a part that is not valid percent-encoding with a ConfigError naming it, not a URIError', () => {
+    expect(() => parseDatabaseUrl('postgres://u:50%off@h/d')).toThrow(/the password is not valid percent-encoding: encode % as %25/);
+    expect(() => parseDatabaseUrl('postgres://u%@h/d')).toThrow(ConfigError);
+    expect(parseDatabaseUrl('postgres://u:50%25off@h/d').password).toBe('50%off');
+  });
+
   it('turns driver errors into one sentence naming the cause', () => {
     const t = parseDatabaseUrl('postgres://app:secret@db:5432/auth');
     expect(describeConnectError({ code: '28P01' }, t, 1000)).toBe('could not connect to postgres://app:***@db:5432/auth: password authentication failed for user "app"');

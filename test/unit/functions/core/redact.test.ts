@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTextLogger } from '../../../../functions/core/logger.ts';
-import { displayConnection, redact, redactString, registerSecret } from '../../../../functions/core/redact.ts';
+import { displayConnection, redact, redactFields, redactString, registerSecret } from '../../../../functions/core/redact.ts';
 import { StderrAlerter, alertSubject } from '../../../../functions/core/alerts/alerter.ts';
 
 describe('redaction', () => {
@@ -18,6 +18,27 @@ describe('redaction', () => {
   it('masks registered secret values wherever they appear, encoded or not', () => {
     registerSecret('pa ss/word!');
     expect(redactString('the value pa ss/word! and pa%20ss%2Fword!')).toBe('the value *** and ***');
+  });
+
+  it('masks a password that is an ordinary word where it is a credential, and leaves names and SQL intact', () => {
+    registerSecret('users');
+    // messages (errors, driver and tool output) mask it as a whole token, never inside a name
+    expect(redactString('migrating up 001_create_users.sql')).toBe('migrating up 001_create_users.sql');
+    expect(redactString('relation "users" does not exist; password users rejected')).toBe('relation "***" does not exist; password *** rejected');
+    expect(redactString('could not connect with postgres://app:users@db/app or host=db password=users')).toBe('could not connect with postgres://app:***@db/app or host=db password=***');
+    // result documents keep names and SQL; the credential contexts are still masked
+    const doc = { pending: [{ name: '001_create_users' }, { name: '003_create_password_reset_tokens' }], sql: 'CREATE TABLE users (id int);\nALTER ROLE app PASSWORD \'users\';' };
+    expect(redact(doc)).toEqual({ ...doc, sql: "CREATE TABLE users (id int);\nALTER ROLE app PASSWORD '***';" });
+    expect(redact({ url: 'postgres://app:users@db/app', value: 'users', note: '{"password": "users"}' })).toEqual({ url: 'postgres://app:***@db/app', value: '***', note: '{"password": "***"}' });
+    // log fields and alerts are messages
+    expect(redactFields({ error: 'role "users" failed', table: 'public.users_archive' })).toEqual({ error: 'role "***" failed', table: 'public.users_archive' });
+  });
+
+  it('masks a secret that cannot be a name (a webhook URL, a password with punctuation) anywhere, result documents included', () => {
+    registerSecret('http://127.0.0.1:9/services/T0/B0/abc');
+    registerSecret('p@ss:w0rd!');
+    expect(redact({ summary: 'posting to http://127.0.0.1:9/services/T0/B0/abc failed', v: 'x p@ss:w0rd! y' })).toEqual({ summary: 'posting to *** failed', v: 'x *** y' });
+    expect(redactString('echo p@ss:w0rd!')).toBe('echo ***');
   });
 
   it('masks values under secret-looking keys in structures', () => {

@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryAlerter, type Alert, type Alerter } from '../../../../functions/core/alerts/alerter.ts';
 import { BackupLockedError, BackupNotFoundError, RestoreRefusedError } from '../../../../functions/core/backup/errors.ts';
-import { ConfigError, JobError, MigrationError, PgopsError, UsageError } from '../../../../functions/core/errors.ts';
+import { ConfigError, exitCodeOf, JobError, MigrationError, PgopsError, UsageError } from '../../../../functions/core/errors.ts';
 import { createTextLogger } from '../../../../functions/core/logger.ts';
-import { runJob, type JobReporting } from '../../../../functions/core/run-job.ts';
+import { InterruptedError, interruptionOr, runJob, throwIfInterrupted, type JobReporting } from '../../../../functions/core/run-job.ts';
 
 function reporting(alerter: Alerter = new MemoryAlerter()) {
   const lines: string[] = [];
@@ -88,5 +88,31 @@ describe('runJob', () => {
     const r: JobReporting = { ...reporting(alerter).r, databaseId: () => db };
     await expect(runJob(r, { job: 'health' }, () => { db = 'orders'; return Promise.reject(new PgopsError('crash')); })).rejects.toThrow('crash');
     expect(alerter.sent[0]).toMatchObject({ database: 'orders' });
+  });
+});
+
+describe('interruption', () => {
+  it('an interrupted job pages once, names the signal and exits 128 + its number', async () => {
+    const alerter = new MemoryAlerter();
+    const stop = new AbortController();
+    stop.abort('SIGTERM');
+    const err = await runJob(reporting(alerter).r, { job: 'backup' }, () => Promise.reject(interruptionOr('backup', stop.signal, new Error('pg_dump was killed by SIGTERM')) as Error)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect((err as Error).message).toBe('backup interrupted by SIGTERM');
+    expect((err as Error).cause).toEqual(new Error('pg_dump was killed by SIGTERM'));
+    expect(exitCodeOf(err)).toBe(143);
+    expect(exitCodeOf(new InterruptedError('restore', 'SIGINT'))).toBe(130);
+    expect(alerter.sent).toHaveLength(1);
+    expect(alerter.sent[0]).toMatchObject({ severity: 'critical', job: 'backup', summary: 'backup interrupted by SIGTERM' });
+  });
+
+  it('without an abort, errors pass through and nothing throws', () => {
+    const err = new Error('x');
+    expect(interruptionOr('backup', new AbortController().signal, err)).toBe(err);
+    expect(interruptionOr('backup', undefined, err)).toBe(err);
+    expect(() => throwIfInterrupted('backup', undefined)).not.toThrow();
+    const stop = new AbortController();
+    stop.abort();
+    expect(() => throwIfInterrupted('verify', stop.signal)).toThrow('verify interrupted by an abort');
   });
 });

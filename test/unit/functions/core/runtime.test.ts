@@ -98,3 +98,20 @@ describe('buildRuntime', () => {
     expect(() => rt.checkServes(undefined, 'cleanup')).not.toThrow();
   });
 });
+
+describe('the stop signal (CLI SIGTERM/SIGINT)', () => {
+  it('is handed to the backup, verify and restore jobs, and says so; a runtime without one is not interruptible', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgops-store-'));
+    const settings = loadSettings({}, { DATABASE_URL: URL, PGOPS_STORAGE: `file://${dir}`, PGOPS_PG_BINDIR: binDir() });
+    const stop = new AbortController();
+    const rt = buildRuntime(settings, silentLogger, { openStorage: (url) => new FileStorage(url), signal: stop.signal });
+    expect(rt.interruptible()).toBe(false);
+    await rt.migrateDeps();
+    expect(rt.interruptible()).toBe(false);
+    expect((await rt.backupDeps()).signal).toBe(stop.signal);
+    expect(rt.interruptible()).toBe(true);
+    const plain = buildRuntime(settings, silentLogger, { openStorage: (url) => new FileStorage(url) });
+    expect((await plain.backupDeps()).signal).toBeUndefined();
+    expect(plain.interruptible()).toBe(false);
+  });
+});

@@ -62,6 +62,20 @@ describe('notify-slack handler', () => {
     expect(err.message).toBe('notify-slack: Slack answered 404: no_service');
   });
 
+  it('refuses a null or empty event, or an SNS record without a Message, and posts nothing', async () => {
+    const { f, calls } = fakeFetch();
+    const handler = createNotifySlackHandler({ env: { PGOPS_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/envSecret456' }, fetch: f, logger: createTextLogger({ write: () => {} }) });
+    for (const empty of [null, undefined, {}, '']) {
+      await expect(handler(empty)).rejects.toThrow('notify-slack: the event is empty: expected SNS records or an alert object');
+    }
+    await expect(handler({ Records: [] })).rejects.toThrow('notify-slack: the event has no SNS records');
+    const mixed = { Records: [...snsOf(pgopsAlert).Records, { Sns: { Subject: 'no body' } }] };
+    await expect(handler(mixed)).rejects.toThrow('notify-slack: SNS record 1 has no Message; nothing was posted');
+    expect(calls).toEqual([]);
+    await expect(handler(snsOf(pgopsAlert))).resolves.toEqual({ posted: 1, skipped: 0 });
+    expect(calls).toHaveLength(1);
+  });
+
   it('without a webhook it fails naming the settings', async () => {
     const handler = createNotifySlackHandler({ env: {}, logger: createTextLogger({ write: () => {} }) });
     await expect(handler(snsOf(pgopsAlert))).rejects.toThrow('no Slack webhook: set PGOPS_SLACK_WEBHOOK_URL or PGOPS_SLACK_WEBHOOK_SECRET_ID');

@@ -29,7 +29,7 @@ describe('backup', () => {
     const m = await runBackup(h.deps);
 
     expect(m.id).toMatch(/^20261122T020000Z-[0-9a-f]{4}$/);
-    expect(m).toMatchObject({ database: 'shop', kind: 'logical', format: 'custom', key: `shop/logical/${m.id}/dump`, migration: '002_orders', startedAt: '2026-11-22T02:00:00.123Z' });
+    expect(m).toMatchObject({ database: 'shop', kind: 'full', format: 'custom', key: `shop/logical/${m.id}/dump`, migration: '002_orders', startedAt: '2026-11-22T02:00:00.123Z' });
     expect(m.serverVersion).toMatch(/^15\./);
     expect(m.pgDumpVersion).toMatch(/pg_dump \(PostgreSQL\) 15/);
     expect(m.options).toEqual({ schemaOnly: false, dataOnly: false, tables: [], excludeTables: [], jobs: 1 });
@@ -68,7 +68,9 @@ describe('backup', () => {
     expect(list.map((b) => b.id)[0]).toBe(newer.id);
     expect(list).toHaveLength(2);
     expect(list.map((b) => b.id)).not.toContain('20261124T020000Z-dead');
-    expect((await resolveBackup(storage, 'shop', 'latest')).id).toBe(newer.id);
+    // latest is the newest full backup: the newer schema-only one is restored only when named.
+    expect((await resolveBackup(storage, 'shop', 'latest')).id).toBe(list[1]!.id);
+    expect((await resolveBackup(storage, 'shop', newer.id)).id).toBe(newer.id);
     expect((await resolveBackup(storage, 'shop', list[1]!.id)).id).toBe(list[1]!.id);
     await expect(resolveBackup(storage, 'shop', '20200101T000000Z-abcd')).rejects.toThrow(BackupNotFoundError);
     await expect(resolveBackup(storage, 'nothing-here', 'latest')).rejects.toThrow(/no backup of database "nothing-here"/);

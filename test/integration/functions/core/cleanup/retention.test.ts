@@ -1,14 +1,18 @@
 // Backup retention against real storage: the local filesystem backend and an S3-protocol server.
-import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listBackups, resolveBackup } from '../../../../../functions/core/catalog/catalog.ts';
 import { backupKeys } from '../../../../../functions/core/catalog/layout.ts';
 import { applyRetention, type RetentionPolicy } from '../../../../../functions/core/cleanup/retention.ts';
 import { createTextLogger } from '../../../../../functions/core/logger.ts';
 import { FileStorage } from '../../../../../functions/core/storage/file.ts';
 import { openStorage } from '../../../../../functions/core/storage/index.ts';
+import { S3Storage } from '../../../../../functions/core/storage/s3.ts';
 import type { Storage } from '../../../../../functions/core/storage/types.ts';
 import { putBackup as putValidBackup, validManifest } from '../../../../helpers/manifests.ts';
 import { useS3rver } from '../../../../helpers/s3rver.ts';
@@ -167,5 +171,153 @@ describe('backup retention (S3 protocol)', () => {
     const later = await applyRetention(storage, DB, KEEP3, { dryRun: false, now: new Date(Date.now() + 2 * 86_400_000) });
     expect(later.orphans.map((o) => o.id)).toEqual(['20261101T000000Z-0001']);
     expect(await idsIn(storage)).toEqual(IDS.slice(2));
+  });
+});
+
+const DEFAULTS: RetentionPolicy = { keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 12 };
+
+describe('partial backups never displace full ones (issue 10)', () => {
+  it('the repro: one full backup, eight --schema-only ones, a default cleanup: the full one stays and is `latest`', async () => {
+    const storage = fileStorage();
+    const full = await putValidBackup(storage, DB, { id: '20261105T010000Z-f011' });
+    const schemaOnly: string[] = [];
+    for (let i = 0; i < 8; i++) schemaOnly.push(await putValidBackup(storage, DB, { id: `20261105T020${i}00Z-5c0${i}`, options: { schemaOnly: true } }));
+
+    const dry = await applyRetention(storage, DB, DEFAULTS, { dryRun: true, now: NOW });
+    expect(dry.kept).toContain(full);
+    expect(dry.content[full]).toBe('full');
+    expect(dry.deleted).toEqual([schemaOnly[0]]);
+    expect(dry.content[schemaOnly[0]!]).toBe('schema-only');
+
+    const run = await applyRetention(storage, DB, DEFAULTS, { dryRun: false, now: NOW });
+    expect(run.deleted).toEqual([schemaOnly[0]]);
+    expect((await listBackups(storage, DB)).map((m) => m.id)).toEqual([...schemaOnly.slice(1).reverse(), full]);
+    expect((await resolveBackup(storage, DB, 'latest')).id).toBe(full);
+  });
+
+  it('with legacy `logical` manifests too: their options say which are partial', async () => {
+    const storage = fileStorage();
+    const full = await putValidBackup(storage, DB, { id: '20261101T010000Z-f011', kind: 'logical' });
+    for (let i = 0; i < 3; i++) await putValidBackup(storage, DB, { id: `20261102T0${i}0000Z-7a0${i}`, kind: 'logical', options: { tables: ['public.users'] } });
+    const r = await applyRetention(storage, DB, { ...NONE, keepLast: 1 }, { dryRun: false, now: NOW });
+    expect(r.kept).toEqual(['20261102T020000Z-7a02', full]);
+    expect((await resolveBackup(storage, DB, 'latest')).id).toBe(full);
+  });
+});
+
+describe('invalid manifests from a newer pgops (issue 10)', () => {
+  it('a newest manifest of formatVersion 2 protects nothing and is never deleted; the problem says a newer pgops wrote it', async () => {
+    const storage = fileStorage();
+    await putBackup(storage, IDS[2]!);
+    await putBackup(storage, IDS[3]!);
+    await storage.putBytes(backupKeys(DB, IDS[4]!).dump, 'dump of a newer pgops');
+    await storage.putBytes(backupKeys(DB, IDS[4]!).manifest, JSON.stringify({ ...validManifest(DB, IDS[4]!), formatVersion: 2 }));
+    const r = await applyRetention(storage, DB, { ...NONE, keepLast: 1 }, { dryRun: false, now: new Date(Date.now() + 30 * 86_400_000) });
+    expect(r).toMatchObject({ kept: [IDS[3]], deleted: [IDS[2]] });
+    expect(r.invalid).toEqual([{ id: IDS[4], problem: expect.stringContaining('written by a newer pgops') }]);
+    expect(r.orphans).toEqual([]); // a folder with a manifest, even an invalid one, is not an orphan
+    expect(await idsIn(storage)).toEqual([IDS[3], IDS[4]]);
+    expect(await storage.getBytes(backupKeys(DB, IDS[4]!).dump)).toBeDefined();
+  });
+});
+
+describe('unfinished writes: temporary files of the local storage (issue 10)', () => {
+  function leaveTempFile(storage: FileStorage, relDir: string, name: string, at: Date): string {
+    const abs = join(storage.root, ...relDir.split('/'));
+    mkdirSync(abs, { recursive: true });
+    writeFileSync(join(abs, name), Buffer.alloc(4096));
+    utimesSync(join(abs, name), at, at);
+    return join(abs, name);
+  }
+
+  it('a crashed backup\'s temp dump older than a day is reported by a dry run, removed by a run; a recent one is left alone', async () => {
+    const storage = fileStorage();
+    await putBackup(storage, IDS[4]!);
+    const now = new Date();
+    const old = leaveTempFile(storage, `${DB}/logical/20261101T020000Z-dead`, '.dump.pgops-tmp-0a1b2c3d4e5f', new Date(now.getTime() - 2 * 86_400_000));
+    const recent = leaveTempFile(storage, `${DB}/logical/20261105T110000Z-beef`, '.dump.pgops-tmp-99aa', new Date(now.getTime() - 3_600_000));
+    const otherDb = leaveTempFile(storage, 'billing/logical/20261101T020000Z-dead', '.dump.pgops-tmp-77', new Date(now.getTime() - 5 * 86_400_000));
+
+    const dry = await applyRetention(storage, DB, NONE, { dryRun: true, now });
+    expect(dry.incomplete).toEqual([{ key: `${DB}/logical/20261101T020000Z-dead/.dump.pgops-tmp-0a1b2c3d4e5f`, kind: 'temp-file', startedAt: expect.any(String) }]);
+    expect(dry.incompleteRecent.map((i) => i.key)).toEqual([`${DB}/logical/20261105T110000Z-beef/.dump.pgops-tmp-99aa`]);
+    expect(dry.incompleteNote).toBeUndefined();
+    expect([old, recent, otherDb].map(existsSync)).toEqual([true, true, true]);
+
+    const run = await applyRetention(storage, DB, NONE, { dryRun: false, now });
+    expect(run.incomplete.map((i) => i.key)).toEqual(dry.incomplete.map((i) => i.key));
+    expect([old, recent, otherDb].map(existsSync)).toEqual([false, true, true]);
+    expect(existsSync(join(storage.root, DB, 'logical', '20261101T020000Z-dead'))).toBe(false); // its empty folder went too
+    expect(run.kept).toEqual([IDS[4]]);
+  });
+});
+
+describe('unfinished writes: S3 multipart uploads (issue 10)', () => {
+  it('s3rver cannot list them: the report says so and retention goes on', async () => {
+    const storage = openStorage(`s3://${s3.bucket}/incomplete`, { s3Client: s3.client() });
+    for (const id of IDS.slice(0, 3)) await putBackup(storage, id);
+    const r = await applyRetention(storage, DB, { ...NONE, keepLast: 2 }, { dryRun: false, now: NOW });
+    expect(r.incompleteNote).toBe('cannot list incomplete uploads on this store (the bucket\'s lifecycle rule aborts them after a day)');
+    expect(r).toMatchObject({ incomplete: [], incompleteRecent: [], deleted: [IDS[0]], kept: [IDS[2], IDS[1]] });
+    expect(await idsIn(storage)).toEqual(IDS.slice(1, 3));
+  });
+
+  /** An S3 store whose client is mocked: no backups, and the given unfinished uploads under the database. */
+  function mockedS3(uploads: Array<{ key: string; uploadId: string; initiated: Date }>) {
+    const mock = mockClient(S3Client);
+    mock.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: false });
+    mock.on(ListMultipartUploadsCommand).resolves({ IsTruncated: false, Uploads: uploads.map((u) => ({ Key: `pgops/${u.key}`, UploadId: u.uploadId, Initiated: u.initiated })) });
+    mock.on(AbortMultipartUploadCommand).resolves({});
+    return { mock, storage: new S3Storage(new S3Client({ region: 'us-east-1' }), 's3://backups/pgops') };
+  }
+
+  it('where the store lists them: uploads older than a day are aborted (a dry run only reports), recent ones left alone', async () => {
+    const now = new Date('2026-11-05T12:00:00Z');
+    const { mock, storage } = mockedS3([
+      { key: `${DB}/logical/20261103T020000Z-dead/dump`, uploadId: 'old-1', initiated: new Date('2026-11-03T02:00:05Z') },
+      { key: `${DB}/logical/20261105T110000Z-beef/dump`, uploadId: 'live-1', initiated: new Date('2026-11-05T11:00:05Z') },
+    ]);
+    try {
+      const dry = await applyRetention(storage, DB, DEFAULTS, { dryRun: true, now });
+      expect(dry.incomplete).toEqual([{ key: `${DB}/logical/20261103T020000Z-dead/dump`, kind: 'multipart', uploadId: 'old-1', startedAt: '2026-11-03T02:00:05.000Z' }]);
+      expect(dry.incompleteRecent.map((i) => i.uploadId)).toEqual(['live-1']);
+      expect(mock.commandCalls(AbortMultipartUploadCommand)).toHaveLength(0);
+      expect(mock.commandCalls(ListMultipartUploadsCommand)[0]!.args[0].input).toMatchObject({ Bucket: 'backups', Prefix: `pgops/${DB}/` });
+
+      const run = await applyRetention(storage, DB, DEFAULTS, { dryRun: false, now });
+      expect(run.incomplete.map((i) => i.uploadId)).toEqual(['old-1']);
+      expect(mock.commandCalls(AbortMultipartUploadCommand).map((c) => c.args[0].input)).toEqual([
+        { Bucket: 'backups', Key: `pgops/${DB}/logical/20261103T020000Z-dead/dump`, UploadId: 'old-1' },
+      ]);
+    } finally {
+      mock.restore();
+    }
+  });
+
+  it('a store that lists but cannot abort them: a note, nothing claimed removed, and no failure', async () => {
+    const { mock, storage } = mockedS3([{ key: `${DB}/logical/20261101T020000Z-dead/dump`, uploadId: 'old-2', initiated: new Date('2026-11-01T02:00:05Z') }]);
+    mock.on(AbortMultipartUploadCommand).rejects(new S3ServiceException({ name: 'NotImplemented', $fault: 'server', $metadata: { httpStatusCode: 501 }, message: 'not implemented' }));
+    try {
+      const r = await applyRetention(storage, DB, DEFAULTS, { dryRun: false, now: NOW });
+      expect(r.incomplete).toEqual([]);
+      expect(r.incompleteNote).toBe('cannot abort incomplete uploads on this store (the bucket\'s lifecycle rule aborts them after a day): 1 left');
+    } finally {
+      mock.restore();
+    }
+  });
+
+  it('a role not allowed to list them (AccessDenied): a warning naming it, and retention still runs; an outage still fails', async () => {
+    const { mock, storage } = mockedS3([]);
+    mock.on(ListMultipartUploadsCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }));
+    const lines: string[] = [];
+    try {
+      const r = await applyRetention(storage, DB, DEFAULTS, { dryRun: false, now: NOW, logger: createTextLogger({ level: 'warn', write: (l) => lines.push(l) }) });
+      expect(r.incompleteNote).toMatch(/^not allowed to list incomplete uploads \(S3 ListMultipartUploads of s3:\/\/backups\/pgops\/auth\/\* failed: AccessDenied.*; the bucket's lifecycle rule aborts them after a day\)$/);
+      expect(lines.join('')).toContain('not allowed to list incomplete uploads');
+      mock.on(ListMultipartUploadsCommand).rejects(new S3ServiceException({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 }, message: 'boom' }));
+      await expect(applyRetention(storage, DB, DEFAULTS, { dryRun: false, now: NOW })).rejects.toThrow(/ListMultipartUploads .* failed: InternalError/);
+    } finally {
+      mock.restore();
+    }
   });
 });

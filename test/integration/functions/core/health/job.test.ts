@@ -225,4 +225,19 @@ describe('health job on a real PostgreSQL', () => {
     expect(check(r4, 'migrations')).toMatchObject({ status: 'unknown' });
     expect(check(r4, 'migrations').summary).toMatch(/^could not run: migrations directory .*nope does not exist/);
   });
+
+  it('a pending migration that sorts before applied ones is critical: migrate up will refuse it', async () => {
+    const db = await cluster.createDatabase();
+    await cluster.query('CREATE TABLE pgmigrations (id serial PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)', [], db);
+    await cluster.query("INSERT INTO pgmigrations (name, run_on) VALUES ('001_a', now()), ('003_c', now())", [], db);
+    const dir = tempDir();
+    for (const n of ['001_a', '002_b', '003_c']) writeFileSync(join(dir, `${n}.sql`), `-- Up Migration\nSELECT 1;\n-- Down Migration\nSELECT 1;\n`);
+    const r = await runHealth({ ...deps(db), migrationsDir: dir });
+    expect(check(r, 'migrations')).toMatchObject({ status: 'critical', value: 1, summary: expect.stringMatching(/^pending migration\(s\) sort before applied ones: 002_b \(before 003_c\): migrate up will refuse/) });
+  });
+
+  it('a database id that cannot name a storage folder is a configuration error, not a failing check', async () => {
+    const db = await cluster.createDatabase();
+    await expect(runHealth(deps(db, { storage: fileStorage(tempDir()), databaseId: 'my db' }))).rejects.toThrow(/database id "my db" cannot name a storage folder.*PGOPS_DATABASE_ID/s);
+  });
 });

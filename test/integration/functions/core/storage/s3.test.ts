@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createS3Client, S3Storage, type S3StorageOptions } from '../../../../../functions/core/storage/s3.ts';
 import { openStorage } from '../../../../../functions/core/storage/index.ts';
-import { StorageError, StorageNotFoundError } from '../../../../../functions/core/storage/errors.ts';
+import { StorageError, StorageNotFoundError, StorageUnsupportedError } from '../../../../../functions/core/storage/errors.ts';
 import { s3Op, useFaultProxy, type LoggedRequest } from '../../../../helpers/fault-proxy.ts';
 import { TEST_S3_CREDENTIALS, useS3rver } from '../../../../helpers/s3rver.ts';
 
@@ -263,5 +263,14 @@ describe('S3Storage on s3rver', () => {
     expect(storage.url).toBe(`s3://${s3.bucket}/opened`);
     await storage.putBytes('k', 'v');
     expect(await storage.list('')).toMatchObject([{ key: 'k', size: 1 }]);
+  });
+});
+
+describe('S3Storage: unfinished multipart uploads on a store that cannot list them', () => {
+  it('s3rver answers ListMultipartUploads with NotImplemented: StorageUnsupportedError, naming the location', async () => {
+    const storage = direct(viaProxy());
+    const err = await storage.listIncomplete('auth/').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageUnsupportedError);
+    expect((err as Error).message).toMatch(new RegExp(`^S3 ListMultipartUploads of ${storage.url}/auth/\\* failed: NotImplemented`));
   });
 });

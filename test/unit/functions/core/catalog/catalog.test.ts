@@ -100,6 +100,63 @@ describe('full and partial backups', () => {
   });
 });
 
+describe('kinds: what a backup holds (issue 10)', () => {
+  it('a new manifest says what it holds; a legacy `logical` one is read by its options', async () => {
+    const s = storage();
+    await putBackup(s, DB, { id: ID[0], options: { schemaOnly: true } });
+    await putBackup(s, DB, { id: ID[1], kind: 'logical', options: { dataOnly: true } });
+    await putBackup(s, DB, { id: ID[2], kind: 'logical' });
+    const list = await listBackups(s, DB);
+    expect(list.map((m) => [m.id, m.kind, backupContent(m)])).toEqual([
+      [ID[2], 'logical', 'full'],
+      [ID[1], 'logical', 'data-only'],
+      [ID[0], 'schema-only', 'schema-only'],
+    ]);
+  });
+
+  it('a kind that contradicts the options is invalid: a hand edit cannot make a partial backup full', async () => {
+    const s = storage();
+    const edited = { ...validManifest(DB, ID[0], { options: { ...FULL_OPTIONS, tables: ['public.users'] } }), kind: 'full' };
+    await s.putBytes(backupKeys(DB, ID[0]).manifest, JSON.stringify(edited));
+    const scan = await scanBackups(s, DB);
+    expect(scan.backups).toEqual([]);
+    expect(scan.invalid).toMatchObject([{ id: ID[0], problem: 'kind "full" contradicts its options, which make it partial' }]);
+  });
+
+  it('`latest` is the newest FULL backup, whatever partial backups are newer; a partial one resolves by its id', async () => {
+    const s = storage();
+    await putBackup(s, DB, { id: ID[0] });
+    await putBackup(s, DB, { id: ID[1], kind: 'logical' }); // a legacy full backup
+    await putBackup(s, DB, { id: ID[2], options: { schemaOnly: true } });
+    await putBackup(s, DB, { id: ID[3], kind: 'logical', options: { tables: ['public.users'] } });
+    expect((await resolveBackup(s, DB, 'latest')).id).toBe(ID[1]);
+    expect(await resolveBackup(s, DB, ID[2])).toMatchObject({ id: ID[2], kind: 'schema-only' });
+    expect((await resolveBackup(s, DB, ID[3])).id).toBe(ID[3]);
+  });
+
+  it('with only partial backups, `latest` is an exit-1 error naming the database and how many partial ones there are', async () => {
+    const s = storage();
+    await putBackup(s, DB, { id: ID[0], options: { schemaOnly: true } });
+    await putBackup(s, DB, { id: ID[1], options: { dataOnly: true } });
+    const err = await resolveBackup(s, DB, 'latest').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupNotFoundError);
+    expect((err as Error).message).toMatch(/^no full backup of database "auth" in file:\/\/.* \(2 partial backups: restore one by its id\)$/);
+  });
+
+  it('naming an invalid manifest by id says why it is not a backup', async () => {
+    const s = storage();
+    await s.putBytes(backupKeys(DB, ID[0]).manifest, JSON.stringify({ ...validManifest(DB, ID[0]), formatVersion: 2 }));
+    const lines: string[] = [];
+    const err = await resolveBackup(s, DB, ID[0], createTextLogger({ write: (l) => lines.push(l) })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupNotFoundError);
+    expect((err as Error).message).toContain(`backup ${ID[0]} of database "auth" has an invalid manifest (${backupKeys(DB, ID[0]).manifest}: formatVersion 2`);
+    expect((err as Error).message).toContain('written by a newer pgops');
+    expect(lines.join('')).toContain(`invalid manifest ${backupKeys(DB, ID[0]).manifest}`);
+    // `latest` says so too, when nothing valid is left.
+    await expect(resolveBackup(s, DB, 'latest')).rejects.toThrow(/no backup of database "auth" in .*\(1 invalid manifest\(s\): pgops backups list shows why\)/);
+  });
+});
+
 describe('restore tests', () => {
   it('reads the record beside a backup; one that proves nothing is undefined', async () => {
     const s = storage();

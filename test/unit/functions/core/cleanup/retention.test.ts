@@ -2,7 +2,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backupIdTime } from '../../../../../functions/core/catalog/layout.ts';
-import { isoWeekKey, planRetention, type BackupRef, type RetentionPolicy } from '../../../../../functions/core/cleanup/retention.ts';
+import type { ValidBackup } from '../../../../../functions/core/catalog/catalog.ts';
+import { isoWeekKey, planByContent, planRetention, type BackupRef, type RetentionPolicy } from '../../../../../functions/core/cleanup/retention.ts';
+import { FULL_OPTIONS, validManifest } from '../../../../helpers/manifests.ts';
 
 const NONE: RetentionPolicy = { keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 };
 const at = (iso: string, id = iso): BackupRef => ({ id, completedAt: new Date(iso) });
@@ -126,5 +128,48 @@ describe('planRetention properties', () => {
       const generous = planRetention(bs, { keepLast: p.keepLast + extra.keepLast, keepDaily: p.keepDaily + extra.keepDaily, keepWeekly: p.keepWeekly + extra.keepWeekly, keepMonthly: p.keepMonthly + extra.keepMonthly });
       for (const id of strict.keep) expect(generous.keep).toContain(id);
     }), { numRuns: 300 });
+  });
+});
+
+describe('planByContent: partial backups never count toward or displace full ones (issue 10)', () => {
+  const DEFAULTS: RetentionPolicy = { keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 12 };
+  const backup = (id: string, options: Partial<typeof FULL_OPTIONS> = {}, kind?: 'logical'): ValidBackup =>
+    ({ id, objects: [], manifest: validManifest('auth', id, { options: { ...FULL_OPTIONS, ...options }, ...(kind ? { kind } : {}) }) });
+  const ids = (n: number, day: string) => Array.from({ length: n }, (_, i) => `${day}T02${String(i).padStart(2, '0')}00Z-00${String(i).padStart(2, '0')}`);
+
+  it('eight schema-only backups after one full one, default policy: the full backup is kept', () => {
+    const full = backup('20261101T010000Z-0f01');
+    const schemaOnly = ids(8, '20261101').map((id) => backup(id, { schemaOnly: true }));
+    const catalogOrder = [...schemaOnly].reverse().concat(full); // newest first, as the catalog lists them
+    const plan = planByContent(catalogOrder, DEFAULTS);
+    expect(plan.keep).toContain(full.id);
+    expect(plan.reasons[full.id]).toEqual(expect.arrayContaining(['newest', 'last']));
+    // The partial ones follow the same rules among themselves: the 7 newest kept, the oldest goes.
+    expect(plan.delete).toEqual([schemaOnly[0]!.id]);
+    expect(plan.keep).toEqual(catalogOrder.map((b) => b.id).filter((id) => id !== schemaOnly[0]!.id));
+  });
+
+  it('full backups are planned exactly as if no partial backup existed; legacy manifests by their options', () => {
+    const fulls = ['20261101T020000Z-0a01', '20261102T020000Z-0a02', '20261103T020000Z-0a03'].map((id, i) => backup(id, {}, i === 0 ? 'logical' : undefined));
+    const partials = [backup('20261104T020000Z-0b01', { tables: ['users'] }), backup('20261105T020000Z-0b02', { dataOnly: true }, 'logical')];
+    const all = [...partials, ...fulls].reverse();
+    const policy = { ...NONE, keepLast: 2 };
+    const plan = planByContent(all, policy);
+    const alone = planRetention(fulls.map((b) => ({ id: b.id, completedAt: new Date(b.manifest.completedAt) })), policy);
+    expect(plan.keep.filter((id) => fulls.some((b) => b.id === id))).toEqual(alone.keep);
+    expect(plan.delete).toEqual(['20261101T020000Z-0a01']);
+    expect(plan.keep).toEqual(['20261105T020000Z-0b02', '20261104T020000Z-0b01', '20261103T020000Z-0a03', '20261102T020000Z-0a02']);
+  });
+
+  it('property: adding any partial backups never changes which full backups are kept', () => {
+    const day = fc.integer({ min: 0, max: 400 });
+    fc.assert(fc.property(fc.uniqueArray(day, { minLength: 1, maxLength: 12 }), fc.uniqueArray(day, { maxLength: 12 }), (fullDays, partialDays) => {
+      const idOf = (d: number, tag: string) => `${new Date(Date.UTC(2026, 0, 1) + d * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '')}T020000Z-${tag}`;
+      const fulls = fullDays.map((d) => backup(idOf(d, 'f000')));
+      const partials = partialDays.map((d) => backup(idOf(d, 'a000'), { schemaOnly: true }));
+      const alone = planByContent(fulls, DEFAULTS);
+      const mixed = planByContent([...fulls, ...partials], DEFAULTS);
+      expect(mixed.keep.filter((id) => id.endsWith('f000')).sort()).toEqual([...alone.keep].sort());
+    }));
   });
 });

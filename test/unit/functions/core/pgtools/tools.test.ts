@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { backupLockKey } from '../../../../../functions/core/backup/backup.ts';
 import { backupKeys, checkDatabaseId, isBackupId, newBackupId } from '../../../../../functions/core/catalog/layout.ts';
 import { normalizeBackupOptions, progressReporter } from '../../../../../functions/core/backup/deps.ts';
-import { buildPgDumpCommand, buildPgRestoreCommand, checkPgDumpVersion, describeExit, parseToolVersion, pgEnv, summarizeStderr } from '../../../../../functions/core/pgtools/tools.ts';
+import { buildPgDumpCommand, buildPgRestoreCommand, checkPgDumpVersion, describeExit, dieWithParent, parseToolVersion, pgEnv, startTool, summarizeStderr } from '../../../../../functions/core/pgtools/tools.ts';
 import { parseRestoreList } from '../../../../../functions/core/backup/restore.ts';
 import { parseTablePattern, tableSelected } from '../../../../../functions/core/backup/tables.ts';
 import { parseDatabaseUrl } from '../../../../../functions/core/db.ts';
@@ -166,5 +166,40 @@ describe('pg_restore listings and tool errors', () => {
     expect(summarizeStderr(stderr)).toBe('pg_dump: error: Dumping the contents of table "big" failed: PQgetCopyData() failed. — Error message from server: server closed the connection unexpectedly');
     expect(describeExit('pg_dump', { code: null, signal: 'SIGKILL', stderr: '' })).toBe('pg_dump was killed by SIGKILL');
     expect(describeExit('pg_dump', { code: 1, signal: null, stderr: 'connection to postgres://u:hunter22@h/d failed\n' })).toBe('pg_dump exited with code 1: connection to postgres://u:***@h/d failed');
+  });
+});
+
+describe('restore sessions and tool processes', () => {
+  it('gives pg_restore our lock_timeout through PGOPTIONS, never an inherited PGOPTIONS', () => {
+    const baseEnv = { PATH: '/usr/bin', PGOPTIONS: '-c lock_timeout=0 -c search_path=evil' };
+    const cmd = buildPgRestoreCommand(target, { binDir: '/b', input: 'x', database: 'd', lockTimeoutMs: 1500, baseEnv });
+    expect(cmd.env.PGOPTIONS).toBe('-c lock_timeout=1500');
+    expect(pgEnv(target, { applicationName: 'a', baseEnv })).not.toHaveProperty('PGOPTIONS');
+    expect(pgEnv(target, { applicationName: 'a', baseEnv, lockTimeoutMs: 250.7 }).PGOPTIONS).toBe('-c lock_timeout=250');
+  });
+
+  it('lists with dependencies (-l -v) and restores a list file instead of --table', () => {
+    expect(buildPgRestoreCommand(target, { binDir: '/b', format: 'custom', input: 'x', list: true, verbose: true }).args).toEqual(['--format=custom', '--list', '--verbose', 'x']);
+    expect(buildPgRestoreCommand(target, { binDir: '/b', input: 'x', database: 'd', useList: '/t/restore.list', tables: ['users'], singleTransaction: true }).args)
+      .toEqual(['--dbname=d', '--exit-on-error', '--no-password', '--use-list=/t/restore.list', '--single-transaction', 'x']);
+  });
+
+  it('runs a tool under setpriv --pdeathsig so it dies with pgops; a missing tool is spawned as is', () => {
+    const cmd = { command: '/usr/bin/sleep', args: ['5'], env: {} };
+    expect(dieWithParent(cmd, '/usr/bin/setpriv')).toEqual({ command: '/usr/bin/setpriv', args: ['--pdeathsig', 'TERM', '--', '/usr/bin/sleep', '5'] });
+    expect(dieWithParent(cmd, null)).toEqual({ command: '/usr/bin/sleep', args: ['5'] });
+    expect(dieWithParent({ ...cmd, command: '/nowhere/pg_restore' }, '/usr/bin/setpriv').command).toBe('/nowhere/pg_restore');
+  });
+
+  it('stops a running tool when its abort signal fires', async () => {
+    const abort = new AbortController();
+    const t0 = Date.now();
+    const tool = startTool({ command: '/bin/sleep', args: ['30'], env: { PATH: '/usr/bin:/bin' } }, { signal: abort.signal });
+    setTimeout(() => abort.abort('SIGTERM'), 100);
+    const exit = await tool.done;
+    expect(exit.signal).toBe('SIGTERM');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // Already aborted: the tool is stopped at once.
+    expect((await startTool({ command: '/bin/sleep', args: ['30'], env: {} }, { signal: abort.signal }).done).signal).toBe('SIGTERM');
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -181,5 +181,61 @@ describe('FileStorage', () => {
     for (const url of ['/tmp/x', 'file://remote-host/tmp/x', 'http://x/y', 'file:///tmp/x?y=1']) {
       expect(() => new FileStorage(url), url).toThrow(/file:\/\/\/absolute\/path/);
     }
+  });
+});
+
+describe('FileStorage: unfinished writes (issue 10)', () => {
+  /** A temporary file as a crashed writer leaves it, last written `ageMs` ago. */
+  function leaveTempFile(relDir: string, name: string, ageMs: number, content = 'half a dump'): string {
+    const abs = join(dir, 'root', ...relDir.split('/'));
+    mkdirSync(abs, { recursive: true });
+    writeFileSync(join(abs, name), content);
+    const at = new Date(Date.now() - ageMs);
+    utimesSync(join(abs, name), at, at);
+    return `${relDir}/${name}`;
+  }
+
+  it('listIncomplete finds the temporary files list() hides, under the prefix only, oldest first', async () => {
+    await storage.putBytes('auth/logical/20261101T020000Z-0a01/manifest.json', '{}');
+    const old = leaveTempFile('auth/logical/20261101T020000Z-dead', '.dump.pgops-tmp-0a1b2c3d4e5f', 3 * 86_400_000);
+    const recent = leaveTempFile('auth/state', '.health.json.pgops-tmp-00ff', 60_000);
+    leaveTempFile('billing/logical/20261101T020000Z-0b01', '.dump.pgops-tmp-aa', 3 * 86_400_000);
+    leaveTempFile('auth/logical', '.dump.pgops-tmp-nothex', 3 * 86_400_000); // not our pattern: an ordinary (hidden) file
+
+    expect((await storage.list('auth/')).map((o) => o.key)).toEqual(['auth/logical/.dump.pgops-tmp-nothex', 'auth/logical/20261101T020000Z-0a01/manifest.json']);
+    const found = await storage.listIncomplete('auth/');
+    expect(found).toEqual([
+      { key: old, startedAt: expect.any(Date), kind: 'temp-file' },
+      { key: recent, startedAt: expect.any(Date), kind: 'temp-file' },
+    ]);
+    expect(Date.now() - found[0]!.startedAt.getTime()).toBeGreaterThan(2 * 86_400_000);
+    expect(await storage.listIncomplete('nothing/')).toEqual([]);
+  });
+
+  it('a failed write leaves no temporary file behind, so listIncomplete sees none', async () => {
+    await expect(storage.putStream('auth/logical/x/dump', failingSource([Buffer.from('abc')], new Error('pg_dump died')))).rejects.toThrow('pg_dump died');
+    expect(await storage.listIncomplete('')).toEqual([]);
+  });
+
+  it('removeIncomplete deletes the temporary file and the folder it leaves empty; twice is fine', async () => {
+    await storage.putBytes('auth/logical/20261101T020000Z-0a01/dump', 'kept');
+    const key = leaveTempFile('auth/logical/20261101T020000Z-dead', '.dump.pgops-tmp-0a1b', 86_400_000 * 2);
+    const [item] = await storage.listIncomplete('auth/');
+    await storage.removeIncomplete(item!);
+    expect(allFiles(join(dir, 'root'))).toEqual(['auth/logical/20261101T020000Z-0a01/dump']);
+    await storage.removeIncomplete({ key, startedAt: new Date(), kind: 'temp-file' });
+    // A multipart upload is not a local thing: nothing to do.
+    await storage.removeIncomplete({ key: 'auth/logical/20261101T020000Z-0a01/dump', startedAt: new Date(), kind: 'multipart', uploadId: 'u1' });
+    expect(allFiles(join(dir, 'root'))).toEqual(['auth/logical/20261101T020000Z-0a01/dump']);
+  });
+
+  it('removeIncomplete refuses anything but a temporary file inside the root', async () => {
+    await storage.putBytes('auth/logical/20261101T020000Z-0a01/dump', 'a backup');
+    writeFileSync(join(dir, '.outside.pgops-tmp-00'), 'not ours');
+    for (const key of ['auth/logical/20261101T020000Z-0a01/dump', '../.outside.pgops-tmp-00', 'auth/../../.outside.pgops-tmp-00', '/etc/.x.pgops-tmp-00']) {
+      await expect(storage.removeIncomplete({ key, startedAt: new Date(0), kind: 'temp-file' }), key).rejects.toBeInstanceOf(StorageKeyError);
+    }
+    expect(allFiles(join(dir, 'root'))).toEqual(['auth/logical/20261101T020000Z-0a01/dump']);
+    expect(existsSync(join(dir, '.outside.pgops-tmp-00'))).toBe(true);
   });
 });
