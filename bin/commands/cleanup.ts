@@ -34,6 +34,7 @@ function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
   for (const f of r.functions) io.out(`function ${f.name}(): ${f.called ? `called, returned ${JSON.stringify(f.result)}` : f.error ? `FAILED: ${f.error}` : r.dryRun ? 'would be called' : 'not called (deadline)'}\n`);
   for (const v of r.vacuum) io.out(`VACUUM (ANALYZE) ${v.table}: ${v.done ? 'done' : v.error ? `FAILED: ${v.error}` : r.dryRun ? 'would run' : 'not run (deadline)'}\n`);
   printBackups(r.backups, r.dryRun, io);
+  for (const d of r.scratch) io.out(`scratch ${d}: removed (left on this machine by a killed job)\n`);
   if (!r.complete && !r.dryRun) io.out('Not complete: run again to continue.\n');
 }
 

@@ -35,6 +35,25 @@ export async function isDatabaseEmpty(target: DbTarget, session: DbSessionOption
   return Object.keys(await userObjectsIn(target, session, name)).length === 0;
 }
 
+// A database `restore --create` made carries this comment until the restore has finished: one a
+// killed restore left behind (kill -9 runs no clean-up) is recognisable, and reclaimed when empty.
+const IN_PROGRESS = 'pgops: restore in progress';
+
+export async function markRestoreInProgress(client: pg.Client, name: string, backupId: string, at: Date): Promise<void> {
+  await client.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${client.escapeLiteral(`${IN_PROGRESS} (backup ${backupId}, started ${at.toISOString()})`)}`);
+}
+
+export async function clearRestoreMark(client: pg.Client, name: string): Promise<void> {
+  await client.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS NULL`);
+}
+
+/** The in-progress mark of database `name` ("pgops: restore in progress (backup ..., started ...)"), if it has one. */
+export async function restoreMarkOf(client: pg.Client, name: string): Promise<string | undefined> {
+  const r = await client.query<{ d: string | null }>("SELECT shobj_description(oid, 'pg_database') AS d FROM pg_catalog.pg_database WHERE datname = $1", [name]);
+  const d = r.rows[0]?.d;
+  return d?.startsWith(IN_PROGRESS) ? d : undefined;
+}
+
 /** From template0, so nothing added to template1 collides with the dump's objects. */
 export async function createDatabase(client: pg.Client, name: string): Promise<void> {
   await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`);

@@ -11,7 +11,7 @@ import { findPgBinDir } from '../pgtools/binaries.ts';
 import { UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
 import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
-import { checkDatabaseName, createDatabase, databaseExists, dropDatabase, maintenanceTarget, RESTORE_CLIENT, userObjectsIn } from './databases.ts';
+import { checkDatabaseName, clearRestoreMark, createDatabase, databaseExists, dropDatabase, maintenanceTarget, markRestoreInProgress, RESTORE_CLIENT, restoreMarkOf, userObjectsIn } from './databases.ts';
 import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
 import { resolveBackup } from '../catalog/catalog.ts';
 import { RestoreBlockedError, RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
@@ -204,7 +204,7 @@ async function selectEntries(deps: BackupJobDeps, manifest: BackupManifest, dump
 async function checkTarget(deps: BackupJobDeps, session: DbSessionOptions, options: Target): Promise<void> {
   const { targetDb } = options;
   await withClient(maintenanceTarget(deps.target, targetDb), session, async (c) => {
-    const exists = await databaseExists(c, targetDb);
+    const exists = await databaseExists(c, targetDb) && !(options.create && await reclaimInterrupted(deps, session, c, options));
     if (options.create && exists) throw new RestoreRefusedError(`database "${targetDb}" already exists: restore without --create (with --clean to replace its contents), or pick another --target-db`);
     if (!options.create && !exists) throw new RestoreRefusedError(`database "${targetDb}" does not exist: add --create to create it`);
   }, RESTORE_CLIENT);
@@ -233,15 +233,43 @@ interface RestoreInput extends Omit<Fetched, 'read'> {
 }
 
 /** pg_restore into the target (created first with --create, and dropped again if the restore fails). Returns whether it was created. */
+/**
+ * A database that a killed `restore --create` left (it still carries the in-progress mark): dropped
+ * when it is empty, so the restore can create it again; true when it is gone (or, in a dry run,
+ * would be). One that holds objects is refused, naming the mark: a person decides.
+ */
+async function reclaimInterrupted(deps: BackupJobDeps, session: DbSessionOptions, c: pg.Client, options: Target): Promise<boolean> {
+  const { targetDb } = options;
+  const mark = await restoreMarkOf(c, targetDb);
+  if (!mark) return false;
+  const objects = await userObjectsIn(deps.target, session, targetDb);
+  if (Object.keys(objects).length > 0) {
+    throw new RestoreRefusedError(`database "${targetDb}" was left by an interrupted restore (${mark}) and holds ${describeUserObjects(objects)}: drop it, or restore into it with --clean instead of --create`);
+  }
+  if (options.dryRun) {
+    deps.logger.info(`dry run: database ${targetDb} was left empty by an interrupted restore (${mark}); a real run drops it and creates it again`);
+    return true;
+  }
+  await dropDatabase(c, targetDb);
+  deps.logger.warn(`dropped database ${targetDb}, left empty by an interrupted restore (${mark}); creating it again`);
+  return true;
+}
+
 async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manifest: BackupManifest, dump: RestoreInput, options: Target): Promise<boolean> {
   const { targetDb } = options;
   const maintenance = maintenanceTarget(deps.target, targetDb);
-  if (options.create) await withClient(maintenance, session, (c) => createDatabase(c, targetDb), RESTORE_CLIENT);
+  if (options.create) {
+    await withClient(maintenance, session, async (c) => {
+      await createDatabase(c, targetDb);
+      await markRestoreInProgress(c, targetDb, manifest.id, new Date());
+    }, RESTORE_CLIENT);
+  }
   try {
     deps.logger.info(`restoring backup ${manifest.id} into ${targetDb}`, { tables: dump.tables.length, jobs: options.jobs ?? 1 });
     const { exit, wait } = await runPgRestore(deps, session, dump, options);
     throwIfInterrupted('restore', deps.signal);
     if (!exitOk(exit)) throw await restoreFailure(deps, session, { manifest, tables: dump.tables, targetDb, oneTransaction: (options.jobs ?? 1) === 1, wait }, exit);
+    if (options.create) await withClient(maintenance, session, (c) => clearRestoreMark(c, targetDb), RESTORE_CLIENT);
     return !!options.create;
   } catch (err) {
     if (deps.signal?.aborted) await endOrphanedSessions(deps, session, targetDb);

@@ -40,7 +40,7 @@ export interface OrphanFolder extends BackupFolder {
 }
 
 export interface CatalogScan {
-  /** Newest first (by id, which sorts by time). */
+  /** Newest first (by completion time, then id). */
   backups: ValidBackup[];
   /** Newest first. */
   invalid: InvalidBackup[];
@@ -51,6 +51,11 @@ export interface CatalogScan {
 type ManifestRead = { manifest: BackupManifest } | { problem: string } | { absent: true };
 
 const newestIdFirst = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+// Ids sort by the second a backup started, then by a random suffix: two backups of one second are
+// ordered by when they completed (to the millisecond), as retention orders them.
+const newestCompletedFirst = (a: ValidBackup, b: ValidBackup): number =>
+  Date.parse(b.manifest.completedAt) - Date.parse(a.manifest.completedAt) || newestIdFirst(a, b);
 
 /** The catalog's rule for a manifest: the schema, and the folder it sits in. */
 async function readManifest(storage: Storage, databaseId: string, id: string): Promise<ManifestRead> {
@@ -107,7 +112,8 @@ export async function scanBackups(storage: Storage, databaseId: string, logger?:
     else if ('problem' in read) scan.invalid.push({ ...folder, manifestKey: backupKeys(databaseId, folder.id).manifest, problem: read.problem });
   });
   for (const bad of scan.invalid) logger?.warn(`invalid manifest ${bad.manifestKey}: not counted as a backup`, { problem: bad.problem });
-  for (const list of [scan.backups, scan.invalid, scan.orphans]) list.sort(newestIdFirst);
+  scan.backups.sort(newestCompletedFirst);
+  for (const list of [scan.invalid, scan.orphans]) list.sort(newestIdFirst);
   return scan;
 }
 

@@ -12,6 +12,7 @@ import { redactString } from '../redact.ts';
 import type { Storage } from '../storage/types.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
 import { callFunctions, deleteExpiredRows, resolveFunctions, resolveRules, vacuumAnalyze, type FunctionResult, type RowRuleResult, type VacuumResult } from './rows.ts';
+import { sweepStaleScratch } from '../backup/scratch.ts';
 
 export interface CleanupDeps {
   target: DbTarget;
@@ -27,6 +28,8 @@ export interface CleanupDeps {
   clock?: () => Date;
   /** ms timestamp on the Date.now() scale: no new batch or step starts after it. */
   deadline?: number;
+  /** Where the jobs of this machine keep scratch files (default os.tmpdir()): swept of what killed jobs left. */
+  tmpDir?: string;
 }
 
 export interface CleanupRequest {
@@ -49,6 +52,8 @@ export interface CleanupResult {
   functions: FunctionResult[];
   vacuum: VacuumResult[];
   backups: BackupsResult;
+  /** Scratch directories of killed backup, verify or restore runs (older than a day) removed from this machine. */
+  scratch: string[];
   durationMs: number;
 }
 
@@ -63,7 +68,7 @@ const pastDeadline = (deadline?: number) => deadline !== undefined && Date.now()
 
 export async function runCleanup(deps: CleanupDeps, request: CleanupRequest = {}): Promise<CleanupResult> {
   const dryRun = request.dryRun ?? false;
-  const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, durationMs: 0 };
+  const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, scratch: [], durationMs: 0 };
   const started = performance.now();
   return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
     job: 'cleanup',
@@ -106,6 +111,8 @@ async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<Cl
     && (dryRun || result.vacuum.every((v) => v.done))
     && result.backups.skipped !== 'deadline';
   if (failures.length > 0) throw new CleanupError(`cleanup failed: ${failures.join('; ')}`, result);
+  // What a killed (kill -9) job left on this machine; the next restore or verify sweeps it too.
+  if (!dryRun) result.scratch = await sweepStaleScratch(deps.tmpDir, deps.logger);
   const deleted = result.rows.reduce((s, r) => s + r.deleted, 0);
   deps.logger.info(`cleanup ${dryRun ? 'dry run ' : ''}done`, { rows: deleted, backupsDeleted: result.backups.deleted.length, complete: result.complete });
   if (!result.complete && pastDeadline(deps.deadline)) deps.logger.warn('cleanup stopped at its deadline; the next run continues');

@@ -11,6 +11,7 @@ import {
   aDayLater, alertLines, backupJobDeps, cleanupJobDeps, cliEnv, databaseExists, fillTable, leftovers, listedIds, processesNamed,
   rowCount, slowToolsDir, startCli, useTempDirs, waitFor, waitForNoSession, waitForSession,
 } from '../../helpers/faults.ts';
+import { runCli } from '../../helpers/cli.ts';
 import { captured } from '../../helpers/output-scan.ts';
 import { useTestCluster } from '../../helpers/postgres.ts';
 
@@ -104,5 +105,16 @@ describe('SIGTERM and SIGKILL of the pgops CLI mid-restore', () => {
     console.log(`cli-signals: after SIGKILL mid-restore the target ${exists ? `exists with ${rows} rows` : 'does not exist'}; left in the temp dir: ${JSON.stringify(pgopsTemp(jobTmp))}`);
     expect([0, ROWS]).toContain(rows);
     expect(await listedIds(storage, db)).toEqual([goodId]);
+    // Nothing blocks the retry: a database the killed restore left empty is reclaimed by the next
+    // `restore --create` (its in-progress mark), and the retry restores every row.
+    const retry = out.cli(await runCli(['restore', goodId, '--target-db', target, '--create', '--json'], cliEnv(cluster, db, storage.url, { TMPDIR: jobTmp })));
+    if (rows === 0) {
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(await rowCount(cluster, target, 'big')).toBe(ROWS);
+    } else {
+      // A complete restore whose mark was cleared is an ordinary existing database.
+      expect(retry.code).toBe(1);
+      expect(retry.stderr).toMatch(/already exists/);
+    }
   });
 });

@@ -66,6 +66,34 @@ describe('restore', () => {
     expect(exitCodeOf(bad)).toBe(2);
   });
 
+  it('a database a killed --create restore left (its in-progress mark, still empty) is reclaimed; one with objects is refused', async () => {
+    // What `kill -9` mid-restore leaves: the created database, empty (one transaction), still marked.
+    const mark = "pgops: restore in progress (backup 20261122T020000Z-3fa2, started 2026-11-22T02:00:00.000Z)";
+    await cluster.createDatabase('shop_killed');
+    await cluster.query(`COMMENT ON DATABASE shop_killed IS '${mark}'`);
+    const x = h();
+    const dry = await runRestore(x.deps, backup.id, { targetDb: 'shop_killed', create: true, dryRun: true });
+    expect(dry.dryRun).toBe(true);
+    expect(await databaseExists(cluster, 'shop_killed')).toBe(true);
+    const r = await runRestore(x.deps, backup.id, { targetDb: 'shop_killed', create: true });
+    expect(r).toMatchObject({ created: true, tables: 4 });
+    expect(await rowCounts(cluster, 'shop_killed')).toEqual(source);
+    expect(x.logs.join('')).toMatch(/dropped database shop_killed, left empty by an interrupted restore/);
+    // A finished restore leaves no mark: the next --create is refused as for any existing database.
+    const comment = await cluster.query<{ d: string | null }>("SELECT shobj_description(oid, 'pg_database') AS d FROM pg_database WHERE datname = 'shop_killed'");
+    expect(comment.rows[0]?.d).toBeNull();
+    await expect(runRestore(x.deps, backup.id, { targetDb: 'shop_killed', create: true })).rejects.toThrow(/database "shop_killed" already exists/);
+
+    await cluster.createDatabase('shop_killed_full');
+    await cluster.query(`COMMENT ON DATABASE shop_killed_full IS '${mark}'`);
+    await cluster.query('CREATE TABLE half (id int)', [], 'shop_killed_full');
+    const err = await runRestore(x.deps, backup.id, { targetDb: 'shop_killed_full', create: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreRefusedError);
+    expect((err as Error).message).toMatch(/was left by an interrupted restore \(pgops: restore in progress .*\) and holds 1 relations: drop it, or restore into it with --clean/);
+    expect(await rowCounts(cluster, 'shop_killed_full')).toEqual({ 'public.half': 0 });
+    expect(x.alerter.sent).toEqual([]);
+  });
+
   it('dry-run checks the backup and shows the plan, touching nothing', async () => {
     const r = await runRestore(h().deps, 'latest', { targetDb: 'shop_dry', create: true, dryRun: true });
     expect(r).toMatchObject({ dryRun: true, created: false, tables: 4, targetDb: 'shop_dry' });

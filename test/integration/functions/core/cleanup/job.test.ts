@@ -1,6 +1,6 @@
 // Expired-row cleanup on a real PostgreSQL: batches, dry-run, deadline, catalog checks, config
 // validation, functions and VACUUM, and the whole job with backup retention and its CLI.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -190,6 +190,26 @@ describe('expired rows', () => {
     expect(half.rows[0]!.deleted).toBe(1);
     const byDate = await runCleanup(deps(db, { config: { cleanup: { rules: [{ name: 'by date', table: 'tokens', schema: 'public', timestampColumn: 'valid_until', olderThanDays: 5 }] } } }), { dryRun: false });
     expect(byDate.rows[0]).toMatchObject({ deleted: 1, table: 'public.tokens' });
+  });
+});
+
+describe('scratch files of killed jobs', () => {
+  it('removes pgops scratch directories older than a day from the temp dir (not in a dry run), and leaves younger ones and others alone', async () => {
+    const db = await seeded();
+    const tmp = tempDir();
+    const old = join(tmp, 'pgops-restore-killed');
+    const young = join(tmp, 'pgops-backup-running');
+    const other = join(tmp, 'someone-else');
+    for (const d of [old, young, other]) mkdirSync(d);
+    writeFileSync(join(old, 'dump'), 'x'.repeat(1000));
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    for (const p of [join(old, 'dump'), old, other]) utimesSync(p, twoDaysAgo, twoDaysAgo);
+    const dry = await runCleanup(deps(db, { tmpDir: tmp }), { dryRun: true });
+    expect(dry.scratch).toEqual([]);
+    expect(readdirSync(tmp).sort()).toEqual(['pgops-backup-running', 'pgops-restore-killed', 'someone-else']);
+    const r = await runCleanup(deps(db, { tmpDir: tmp }), { dryRun: false });
+    expect(r.scratch).toEqual(['pgops-restore-killed']);
+    expect(readdirSync(tmp).sort()).toEqual(['pgops-backup-running', 'someone-else']);
   });
 });
 

@@ -26,6 +26,16 @@ const DB = 'auth';
 const ID = ['20261101T020000Z-0a01', '20261102T020000Z-0a02', '20261103T020000Z-0a03', '20261104T020000Z-0a04'] as const;
 
 describe('scanBackups', () => {
+  it('orders two backups of the same second by when they completed, not by their random suffix', async () => {
+    const s = storage();
+    // The suffix of the later backup sorts first: only the completion time tells them apart.
+    await putBackup(s, DB, { id: '20261101T020000Z-ffff', completedAt: new Date('2026-11-01T02:00:05.100Z') });
+    await putBackup(s, DB, { id: '20261101T020000Z-0001', completedAt: new Date('2026-11-01T02:00:09.400Z') });
+    expect((await listBackups(s, DB)).map((m) => m.id)).toEqual(['20261101T020000Z-0001', '20261101T020000Z-ffff']);
+    expect((await resolveBackup(s, DB, 'latest')).id).toBe('20261101T020000Z-0001');
+  });
+
+
   it('sorts folders into valid backups, invalid manifests (with the reason) and orphans, each newest first', async () => {
     const s = storage();
     await putBackup(s, DB, { id: ID[0] });
