@@ -2,7 +2,13 @@
 // unique version prefixes, file order against the applied history, and empty migrations.
 // Every command checks them the same way, so a dry run or `validate` is as strict as `up`.
 import { MigrationError } from '../errors.ts';
-import type { MigrationFile } from './files.ts';
+
+/** What the rules read of a migration file (files.ts `MigrationFile`; declared here so files.ts can use the rules). */
+export interface MigrationFile {
+  name: string;
+  file: string;
+  emptyUp?: boolean;
+}
 
 /** A pending migration sorts before applied ones, or two files share a version. */
 export class MigrationOrderError extends MigrationError {}
