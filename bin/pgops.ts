@@ -5,8 +5,10 @@ import { cleanupCommand } from './commands/cleanup.ts';
 import { demoCommand } from './commands/demo.ts';
 import { healthCommand } from './commands/health.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { walCommand } from './commands/wal.ts';
 import { processIo, type Io } from './commands/run-command.ts';
 import { redactString } from '../functions/core/redact.ts';
+import { WAL_FETCH_ABORT_EXIT } from '../functions/core/wal/errors.ts';
 
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command('pgops')
@@ -24,6 +26,7 @@ export function buildProgram(io: Io = processIo): Command {
     .addHelpText('after', `
 Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
 pgops health follows the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+pgops wal fetch (restore_command): 0 restored, 1 not in the archive, 126 any other failure (recovery aborts).
 Passwords never appear in output: connections print as postgres://user:***@host:5432/db.
 
 Try it without a database: npm start (= pgops demo).`);
@@ -35,6 +38,7 @@ Try it without a database: npm start (= pgops demo).`);
   program.addCommand(restoreCommand(io));
   program.addCommand(healthCommand(io));
   program.addCommand(cleanupCommand(io));
+  program.addCommand(walCommand(io));
   program.addCommand(demoCommand(io));
   // Every command shares the override, so usage errors exit 2 rather than commander's 1; under
   // `health` they exit 3 (UNKNOWN): monitoring must not read a bad flag as CRITICAL.
@@ -45,6 +49,9 @@ Try it without a database: npm start (= pgops demo).`);
   };
   applyOverride(program, USAGE_EXIT);
   program.commands.forEach((c) => applyOverride(c, c.name() === 'health' ? HEALTH_UNKNOWN_EXIT : USAGE_EXIT));
+  // A restore_command that exits 2 would read as "no such file" and end recovery early: abort instead.
+  const walFetch = program.commands.find((c) => c.name() === 'wal')?.commands.find((c) => c.name() === 'fetch');
+  if (walFetch) applyOverride(walFetch, WAL_FETCH_ABORT_EXIT);
   return program;
 }
 

@@ -76,3 +76,97 @@ export function stateKeys(databaseId: string): { health: string; alerts: string 
   const dir = `${checkDatabaseId(databaseId)}/state/`;
   return { health: `${dir}health.json`, alerts: `${dir}alerts.json` };
 }
+
+// --- The WAL archive (DESIGN.md "Physical backups, WAL archive and point-in-time recovery") ---
+//
+// Names PostgreSQL archives, all uppercase hex as PostgreSQL writes them (anything else is refused:
+// the name becomes a key, and a file PostgreSQL never wrote must not land in the archive):
+//   segment  000000010000000000000002                  24 hex: timeline, log, segment
+//   partial  000000010000000000000002.partial          the last, incomplete segment of a timeline
+//                                                      (archived at promotion, or by pg_receivewal)
+//   backup   000000010000000000000002.00000028.backup  a base backup's label (start offset, 8 hex)
+//   history  00000002.history                          a timeline's history (timeline 1 has none)
+// Segments, partial and backup files live under `<db>/wal/<timeline>/`, compressed; history files
+// are tiny and stay uncompressed at `<db>/wal/<timeline>.history`. Timeline 00000000 does not exist.
+//
+// The SHA-256 of the ORIGINAL (uncompressed) file is a separate object `<key>.sha256`, not object
+// metadata: the Storage interface (and FileStorage) has no metadata, and a sidecar written after
+// the data is the push's commit point (a data object without one was never acknowledged to
+// PostgreSQL, so a retry may replace it). `.sha256` can never be a WAL name, so the two never clash.
+
+export type WalCompression = 'gz' | 'none';
+export type WalFileKind = 'segment' | 'partial' | 'backup' | 'history';
+
+const WAL_NAMES: Array<[WalFileKind, RegExp]> = [
+  ['segment', /^([0-9A-F]{8})[0-9A-F]{16}$/],
+  ['partial', /^([0-9A-F]{8})[0-9A-F]{16}\.partial$/],
+  ['backup', /^([0-9A-F]{8})[0-9A-F]{16}\.[0-9A-F]{8}\.backup$/],
+  ['history', /^([0-9A-F]{8})\.history$/],
+];
+
+export interface WalName {
+  name: string;
+  kind: WalFileKind;
+  /** 8 hex digits, as in the name. */
+  timeline: string;
+}
+
+/** A WAL file's name parsed, or undefined when it is not one PostgreSQL archives. */
+export function parseWalName(name: string): WalName | undefined {
+  for (const [kind, pattern] of WAL_NAMES) {
+    const m = pattern.exec(name);
+    if (m && m[1] !== '00000000') return { name, kind, timeline: m[1]! };
+  }
+  return undefined;
+}
+
+/** The parsed name, or a ConfigError (bad usage: exit 2) saying what a WAL file name looks like. */
+export function checkWalName(name: string): WalName {
+  const parsed = parseWalName(name);
+  if (!parsed) {
+    throw new ConfigError('invalid WAL file name', [
+      `${quoteSafely(name)} is not a WAL file name: expected 24 uppercase hex digits (a segment), optionally followed by .partial, `
+      + 'or <segment>.<8 hex>.backup, or <8 hex>.history, with a timeline other than 00000000',
+    ]);
+  }
+  return parsed;
+}
+
+function compressionSuffix(compression: WalCompression): string {
+  return compression === 'gz' ? '.gz' : '';
+}
+
+export function walPrefix(databaseId: string): string {
+  return `${databasePrefix(databaseId)}wal/`;
+}
+
+/** `<db>/wal/<timeline>/<segment>[.gz]`, for a segment, `.partial` or `.backup` file of that timeline. */
+export function walSegmentKey(databaseId: string, timeline: string, segment: string, compression: WalCompression): string {
+  const parsed = checkWalName(segment);
+  if (parsed.kind === 'history') throw new ConfigError(`${segment} is a history file, not a segment (walHistoryKey)`);
+  if (parsed.timeline !== timeline) throw new ConfigError(`segment ${segment} is on timeline ${parsed.timeline}, not ${timeline}`);
+  return `${walPrefix(databaseId)}${timeline}/${segment}${compressionSuffix(compression)}`;
+}
+
+/** `<db>/wal/<timeline>.history`, for `0000000N.history`. */
+export function walHistoryKey(databaseId: string, name: string): string {
+  const parsed = checkWalName(name);
+  if (parsed.kind !== 'history') throw new ConfigError(`${name} is not a timeline history file (XXXXXXXX.history)`);
+  return `${walPrefix(databaseId)}${name}`;
+}
+
+/** Where any archivable file goes: history files uncompressed, everything else with `compression`. */
+export function walFileKey(databaseId: string, name: string, compression: WalCompression): string {
+  const parsed = checkWalName(name);
+  return parsed.kind === 'history' ? walHistoryKey(databaseId, name) : walSegmentKey(databaseId, parsed.timeline, name, compression);
+}
+
+/** The compressions a file of this kind may be stored with, the one pushed today first. */
+export function walCompressions(name: string): WalCompression[] {
+  return checkWalName(name).kind === 'history' ? ['none'] : ['gz', 'none'];
+}
+
+/** The checksum object of a WAL object: the SHA-256 of the original file, in `sha256sum` format. */
+export function walChecksumKey(objectKey: string): string {
+  return `${objectKey}.sha256`;
+}
