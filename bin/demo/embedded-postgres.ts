@@ -2,7 +2,7 @@
 // and every integration test file owns one. initdb into a temp dir, a random port, fsync off,
 // password auth over TCP (so wrong-password paths are real), removed on stop and on process exit.
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,8 +78,10 @@ function installExitHook(): void {
 }
 
 export interface StartOptions {
-  /** Extra server settings (-c name=value). */
+  /** Extra server settings (-c name=value; values without spaces). */
   settings?: Record<string, string | number>;
+  /** Settings written to postgresql.conf, quoted: for values with spaces (archive_command). */
+  conf?: Record<string, string | number>;
   /** Retry with a new port when the chosen one was taken in the meantime. */
   attempts?: number;
   /** The PostgreSQL installation to use (the configured PGOPS_PG_BINDIR); else it is looked for. */
@@ -98,6 +100,7 @@ export async function startEmbeddedPostgres(options: StartOptions = {}): Promise
   live.add(cluster);
   try {
     const password = initCluster(cluster, owner);
+    if (options.conf) appendConf(cluster.dataDir, options.conf);
     const port = await startOnFreePort(cluster, options);
     return handleFor(cluster, port, password);
   } catch (err) {
@@ -120,6 +123,12 @@ function initCluster(c: Cluster, owner: { uid: number; gid: number } | undefined
   run(c.binDir, 'initdb', ['-D', c.dataDir, '-U', 'postgres', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '-N'], c.asPostgres);
   rmSync(pwfile, { force: true });
   return password;
+}
+
+/** postgresql.conf lines, each value single-quoted as the server's parser expects. */
+function appendConf(dataDir: string, conf: Record<string, string | number>): void {
+  const lines = Object.entries(conf).map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'\n`).join('');
+  appendFileSync(join(dataDir, 'postgresql.conf'), `\n# pgops\n${lines}`);
 }
 
 /** Start on a free port, retrying with a new one when it was taken in the meantime. */

@@ -39,6 +39,13 @@ export const fileConfigSchema = z.strictObject({
   backup: z.strictObject({
     inlineMaxBytes: positiveInt.default(10 * 1024 ** 3),
   }).prefault({}),
+  /** Physical base backups (pgops basebackup). */
+  physical: z.strictObject({
+    /** gzip (any client), zstd or lz4 (pg_basebackup >= 15 built with them), or none. */
+    compression: z.enum(['gzip', 'zstd', 'lz4', 'none']).default('gzip'),
+    /** How long a base backup waits for the WAL it needs to reach the archive before it fails. */
+    archiveWaitSeconds: positiveInt.default(120),
+  }).prefault({}),
   health: z.strictObject({
     maxBackupAgeHours: z.number().positive().default(26),
     minBackupSizeRatio: ratio.default(0.5),
@@ -47,6 +54,9 @@ export const fileConfigSchema = z.strictObject({
     deadTupleRatioWarn: ratio.default(0.2),
     maxDailyGrowthRatio: z.number().nonnegative().default(0.1),
     alertRepeatHours: z.number().positive().default(24),
+    maxWalArchiveAgeMinutes: z.number().positive().default(15),
+    /** A replication slot holding back more WAL than this is a warning (the server's disk fills). */
+    maxSlotRetainedBytes: positiveInt.default(1024 ** 3),
   }).prefault({}),
   retention: z.strictObject({
     keepLast: nonNegativeInt.default(7),

@@ -71,6 +71,32 @@ export function backupIdTime(id: string): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
+// --- Physical base backups (pgops basebackup) ---
+
+export type PhysicalCompression = 'gzip' | 'zstd' | 'lz4' | 'none';
+
+const PHYSICAL_SUFFIX: Record<PhysicalCompression, string> = { gzip: '.gz', zstd: '.zst', lz4: '.lz4', none: '' };
+
+export function physicalPrefix(databaseId: string): string {
+  return `${databasePrefix(databaseId)}physical/`;
+}
+
+/** `<db>/physical/<backupId>/base.tar[.gz|.zst|.lz4]` and its manifest, written last. */
+export function physicalKeys(databaseId: string, id: string, compression: PhysicalCompression): { dir: string; base: string; manifest: string } {
+  const dir = `${physicalPrefix(databaseId)}${id}/`;
+  return { dir, base: `${dir}base.tar${PHYSICAL_SUFFIX[compression]}`, manifest: `${dir}manifest.json` };
+}
+
+/** `<database>/physical/<backupId>/<file>`: the backup id and the file, or undefined for anything else. */
+export function parsePhysicalKey(databaseId: string, key: string): { id: string; file: string } | undefined {
+  const prefix = physicalPrefix(databaseId);
+  if (!key.startsWith(prefix)) return undefined;
+  const [id = '', ...rest] = key.slice(prefix.length).split('/');
+  const file = rest.join('/');
+  if (!isBackupId(id) || file === '') return undefined;
+  return { id, file };
+}
+
 /** The health job's state and the alert dedupe state, beside the backups. */
 export function stateKeys(databaseId: string): { health: string; alerts: string } {
   const dir = `${checkDatabaseId(databaseId)}/state/`;
