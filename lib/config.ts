@@ -31,6 +31,30 @@ const kmsKeyArn = arnOf('kms', 'key/[a-f0-9-]{36}', 'arn:aws:kms:eu-west-1:12345
 // Lower case, so the id can appear in alarm, schedule and task family names unchanged.
 const databaseId = z.string().regex(/^[a-z][a-z0-9_-]{0,30}$/, 'must start with a lower-case letter; lower-case letters, digits, "-" and "_"; at most 31 characters');
 
+// PostgreSQL's rule for replication slot names (lower case, digits, underscore; NAMEDATALEN - 1).
+const slotName = z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a replication slot name: lower-case letters, digits and "_", at most 63 characters');
+
+/** The default base-backup schedule: daily, an hour before the default nightly logical backup. */
+export const DEFAULT_BASE_BACKUP_SCHEDULE = 'cron(0 1 * * ? *)';
+
+/**
+ * Opt-in point-in-time recovery (self-managed PostgreSQL: it needs a role with REPLICATION).
+ * `stream`: a Fargate service runs `pgops wal receive` through a replication slot;
+ * `archive-command`: the database host runs `pgops wal push %p` (the stack only outputs its IAM policy).
+ */
+const pitrSchema = z.strictObject({
+  walArchiving: z.enum(['stream', 'archive-command'], { error: 'must be "stream" (a Fargate receiver) or "archive-command" (pgops wal push on the database host)' }),
+  /** Stream mode only; default pgops_<database id> with "-" as "_". */
+  slot: slotName.optional(),
+  baseBackupSchedule: scheduleExpression.default(DEFAULT_BASE_BACKUP_SCHEDULE),
+  /** Overrides health.maxWalArchiveAgeMinutes for this database (its alarm and its health check). */
+  maxWalArchiveAgeMinutes: z.number().positive().optional(),
+}).superRefine((p, ctx) => {
+  if (p.slot !== undefined && p.walArchiving !== 'stream') {
+    ctx.addIssue({ code: 'custom', path: ['slot'], message: 'only for walArchiving "stream" (archive_command uses no replication slot)' });
+  }
+});
+
 // The shared sections' inner objects: optional per database without default-filling (a database
 // that does not mention `cleanup` inherits the shared one).
 const cleanupSection = fileConfigSchema.shape.cleanup.unwrap();
@@ -49,6 +73,8 @@ const databaseSchema = z.strictObject({
   sslMode: z.enum(SSL_MODES).optional(),
   /** Replaces the shared `cleanup` section for this database (its tables are its own). */
   cleanup: cleanupSection.optional(),
+  /** Point-in-time recovery; absent: no WAL archive, no base backups, no PITR resources. */
+  pitr: pitrSchema.optional(),
 });
 
 // CloudWatch Logs accepts only these retention periods.
@@ -171,15 +197,38 @@ export function loadPgopsConfig(node: Node, cwd = process.cwd()): PgopsConfig {
   return parsePgopsConfig(raw);
 }
 
+/** A database's PITR settings with every default filled in. */
+export interface PitrSettings {
+  walArchiving: 'stream' | 'archive-command';
+  /** The replication slot of the receiver (stream mode only). */
+  slot?: string;
+  baseBackupSchedule: string;
+  maxWalArchiveAgeMinutes: number;
+}
+
+/** The database's PITR settings, or undefined when it has none (no PITR resources at all). */
+export function pitrSettingsFor(config: PgopsConfig, db: DatabaseConfig): PitrSettings | undefined {
+  const p = db.pitr;
+  if (!p) return undefined;
+  return {
+    walArchiving: p.walArchiving,
+    ...(p.walArchiving === 'stream' ? { slot: p.slot ?? `pgops_${db.id.replace(/-/g, '_')}` } : {}),
+    baseBackupSchedule: p.baseBackupSchedule,
+    maxWalArchiveAgeMinutes: p.maxWalArchiveAgeMinutes ?? config.health.maxWalArchiveAgeMinutes,
+  };
+}
+
 /** What the jobs of one database read (PGOPS_CONFIG): the runtime's file format. */
 export function runtimeConfigFor(config: PgopsConfig, db: DatabaseConfig): FileConfig {
+  const walAge = db.pitr?.maxWalArchiveAgeMinutes;
   return {
     environment: config.environment,
     database: config.database,
     migrate: config.migrate,
     backup: config.backup,
     physical: config.physical,
-    health: config.health,
+    // The health check measures against the same threshold as the database's alarm.
+    health: walAge === undefined ? config.health : { ...config.health, maxWalArchiveAgeMinutes: walAge },
     retention: config.retention,
     cleanup: db.cleanup ?? config.cleanup,
   };

@@ -65,7 +65,7 @@ export class OpsStack extends Stack {
     for (const database of config.databases) {
       const ops = this.databaseOps(group, {
         config, database, repoRoot: props.repoRoot, bucket, bucketKey: props.bucketKey, alerting: this.alerting, clusterArn: this.cluster.attrArn,
-        image: image.asset, failureQueue, scheduleDeadLetterQueue: scheduleDlq, scheduleGroupName: group.name!, logRetention,
+        clusterName: this.cluster.ref, image: image.asset, failureQueue, scheduleDeadLetterQueue: scheduleDlq, scheduleGroupName: group.name!, logRetention,
       });
       this.databases.push(ops);
     }
@@ -92,6 +92,8 @@ export class OpsStack extends Stack {
       value: ops.migrate.function.functionArn,
     });
 
+    if (ops.pitr) this.pitrOutputs(db.id, ops);
+
     if (props.config.migrateOnDeploy) {
       // Re-runs whenever the migrate function changes, i.e. whenever migrations/ changes.
       const trigger = new triggers.Trigger(this, `MigrateOnDeploy-${db.id}`, {
@@ -103,6 +105,30 @@ export class OpsStack extends Stack {
       trigger.executeAfter(ops.migrate);
     }
     return ops;
+  }
+
+  /** Where an operator finds what PITR deployed: the task `pgops pitr` runs on, the receiver or the host's policy. */
+  private pitrOutputs(id: string, ops: DatabaseOps): void {
+    const pitr = ops.pitr!;
+    new CfnOutput(this, `PitrTaskDefinitionArn-${id}`, {
+      key: `PitrTaskDefinitionArn${pascal(id)}`,
+      description: `pgops pitr of database ${id}: aws ecs run-task --task-definition <this> --overrides '{"containerOverrides":[{"name":"pgops","command":["pitr", ...]}]}'`,
+      value: ops.task.taskDefinition.taskDefinitionArn,
+    });
+    if (pitr.receiver) {
+      new CfnOutput(this, `WalReceiverService-${id}`, {
+        key: `WalReceiverService${pascal(id)}`,
+        description: `The WAL receiver of database ${id} (pg_receivewal through slot ${pitr.settings.slot ?? ''})`,
+        value: pitr.receiver.service.attrName,
+      });
+    }
+    if (pitr.hostPolicy) {
+      new CfnOutput(this, `WalArchivePolicyArn-${id}`, {
+        key: `WalArchivePolicyArn${pascal(id)}`,
+        description: `Attach to the role of database ${id}'s host (instance profile): pgops wal push (archive_command) and wal fetch`,
+        value: pitr.hostPolicy.managedPolicyArn,
+      });
+    }
   }
 
   private deadLetterQueue(id: string, alarmName: string, whatToDo: string): sqs.Queue {

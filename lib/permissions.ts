@@ -34,15 +34,18 @@ export function storageUrl(loc: BackupLocation): string {
 
 /**
  * Object actions on keys under `<storagePrefix>/<database>/<sub>` (s3:PutObject covers the
- * multipart upload calls), added to `role` with the cdk-nag acknowledgment of exactly that
- * prefix wildcard: object ARNs cannot name keys that do not exist yet.
+ * multipart upload calls), added to a role (or a managed policy, for a principal outside the
+ * stack) with the cdk-nag acknowledgment of exactly that prefix wildcard: object ARNs cannot name
+ * keys that do not exist yet.
  */
-export function allowObjects(role: iam.Role, sid: string, loc: BackupLocation, actions: string[], sub: string): void {
+export function allowObjects(to: iam.Role | iam.ManagedPolicy, sid: string, loc: BackupLocation, actions: string[], sub: string): void {
   const path = `${loc.storagePrefix}/${loc.databaseId}/${sub}`;
-  role.addToPolicy(new iam.PolicyStatement({ sid, actions, resources: [loc.bucket.arnForObjects(path)] }));
-  acknowledge(role, {
+  const statement = new iam.PolicyStatement({ sid, actions, resources: [loc.bucket.arnForObjects(path)] });
+  if (to instanceof iam.ManagedPolicy) to.addStatements(statement);
+  else to.addToPolicy(statement);
+  acknowledge(to, {
     id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${backupBucketNameInFinding(loc.environment)}/${path}]`,
-    reason: `Objects are created under this database's prefix with names (backup ids) not known in advance; the wildcard stops at ${path}, so no other database's or job's objects are reachable.`,
+    reason: `Objects are created under this database's prefix with names (backup ids, WAL segment names) not known in advance; the wildcard stops at ${path}, so no other database's or job's objects are reachable.`,
   });
 }
 
@@ -81,17 +84,20 @@ export function secretReadStatements(secretArn: string, kmsKeyArn?: string, sid 
   return statements;
 }
 
-/** ecs:RunTask of one task definition on one cluster, and passing exactly its two roles. */
-export function runTaskStatements(taskDefinitionArn: string, clusterArn: string, roleArns: string[]): iam.PolicyStatement[] {
+/**
+ * ecs:RunTask of one task definition on one cluster, and passing exactly its two roles; `name`
+ * tells the statements of two tasks apart in one policy (Run<name>, Pass<name>Roles).
+ */
+export function runTaskStatements(taskDefinitionArn: string, clusterArn: string, roleArns: string[], name = 'LongJobTask'): iam.PolicyStatement[] {
   return [
     new iam.PolicyStatement({
-      sid: 'RunLongJobTask',
+      sid: `Run${name}`,
       actions: ['ecs:RunTask'],
       resources: [taskDefinitionArn],
       conditions: { ArnEquals: { 'ecs:cluster': clusterArn } },
     }),
     new iam.PolicyStatement({
-      sid: 'PassLongJobTaskRoles',
+      sid: `Pass${name}Roles`,
       actions: ['iam:PassRole'],
       resources: roleArns,
       conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },

@@ -11,8 +11,8 @@ export interface TopicAlarmProps {
   description: string;
   metric: cloudwatch.IMetric;
   threshold: number;
-  /** `atLeast` (the default): metric >= threshold; `above`: metric > threshold. */
-  comparison?: 'atLeast' | 'above';
+  /** `atLeast` (the default): metric >= threshold; `above`: metric > threshold; `below`: metric < threshold. */
+  comparison?: 'atLeast' | 'above' | 'below';
   /** Consecutive periods that must breach (default 1). */
   evaluationPeriods?: number;
   /** Breaching datapoints among them, when not all of them. */
@@ -22,6 +22,12 @@ export interface TopicAlarmProps {
   topic: sns.ITopic;
 }
 
+const COMPARISONS = {
+  atLeast: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  above: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+  below: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+} as const;
+
 export function topicAlarm(scope: Construct, id: string, props: TopicAlarmProps): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmName: props.alarmName,
@@ -30,9 +36,7 @@ export function topicAlarm(scope: Construct, id: string, props: TopicAlarmProps)
     threshold: props.threshold,
     evaluationPeriods: props.evaluationPeriods ?? 1,
     datapointsToAlarm: props.datapointsToAlarm,
-    comparisonOperator: props.comparison === 'above'
-      ? cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-      : cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    comparisonOperator: COMPARISONS[props.comparison ?? 'atLeast'],
     treatMissingData: props.missingDataBreaches ? cloudwatch.TreatMissingData.BREACHING : cloudwatch.TreatMissingData.NOT_BREACHING,
   });
   const action = new cwActions.SnsAction(props.topic);

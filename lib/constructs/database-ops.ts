@@ -1,9 +1,12 @@
 // Everything pgops runs for one database, assembled from the per-job builders in jobs/: the
 // migrate, backup, health-check and cleanup functions in the database's subnets, its Fargate task,
-// its schedules and its backup-age alarm. Each job's function, IAM and schedule live in its file.
+// its schedules and its backup-age alarm, and point-in-time recovery when the database opts in.
+// Each job's function, IAM and schedule live in its file.
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { DatabaseSchedules } from './database-schedules.ts';
+import { pitrSettingsFor } from '../config.ts';
+import { DatabasePitr } from './database-pitr.ts';
+import { DatabaseSchedules, type ScheduledTask } from './database-schedules.ts';
 import { backupAgeAlarm, backupFunction, backupSchedule } from './jobs/backup.ts';
 import { cleanupFunction, cleanupSchedule } from './jobs/cleanup.ts';
 import { jobContext, type DatabaseJobsProps } from './jobs/context.ts';
@@ -23,6 +26,8 @@ export class DatabaseOps extends Construct {
   readonly task: LongJobTask;
   readonly schedules: DatabaseSchedules;
   readonly backupAgeAlarm: cloudwatch.Alarm;
+  /** Present when the database has `pitr`. */
+  readonly pitr?: DatabasePitr;
 
   constructor(scope: Construct, id: string, props: DatabaseOpsProps) {
     super(scope, id);
@@ -32,13 +37,15 @@ export class DatabaseOps extends Construct {
     this.backup = backupFunction(this, ctx, this.task);
     this.health = healthFunction(this, ctx);
     this.cleanup = cleanupFunction(this, ctx);
+    const pitr = pitrSettingsFor(props.config, props.database);
+    if (pitr) this.pitr = new DatabasePitr(this, 'Pitr', { ctx, settings: pitr, task: this.task, cleanup: this.cleanup });
     this.schedules = new DatabaseSchedules(this, 'Schedules', {
       databaseId: props.database.id,
       groupName: props.scheduleGroupName,
       timezone: props.config.schedules.timezone,
       deadLetterQueue: props.scheduleDeadLetterQueue,
       invokes: [backupSchedule(ctx, this.backup), healthSchedule(ctx, this.health), cleanupSchedule(ctx, this.cleanup)],
-      restoreTest: restoreTestSchedule(ctx, this.task),
+      tasks: [restoreTestSchedule(ctx, this.task), this.pitr?.baseBackupSchedule].filter((t): t is ScheduledTask => t !== undefined),
     });
     this.backupAgeAlarm = backupAgeAlarm(this, ctx);
   }

@@ -1,6 +1,6 @@
 // One database's EventBridge Scheduler schedules, as each job's builder (jobs/*.ts) describes them:
 // backup, health check and cleanup invoke their functions with { "database": id }; the weekly
-// restore test runs the Fargate task directly.
+// restore test (and the base backup, with PITR) run their Fargate tasks directly.
 // Each schedule retries delivery and sends what it could not deliver to the dead-letter queue.
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -21,6 +21,11 @@ export interface ScheduledInvoke {
 }
 
 export interface ScheduledTask {
+  /** In the schedule's name (<database>-<job>) and its construct id. */
+  job: 'restore-test' | 'basebackup';
+  description: string;
+  /** Names the scheduler role's statements for this task (Run<name>, Pass<name>Roles). */
+  statementName?: string;
   expression: string;
   clusterArn: string;
   taskDefinitionArn: string;
@@ -36,7 +41,8 @@ export interface DatabaseSchedulesProps {
   timezone: string;
   deadLetterQueue: sqs.IQueue;
   invokes: ScheduledInvoke[];
-  restoreTest?: ScheduledTask;
+  /** Fargate tasks started directly (the restore test, the base backup). */
+  tasks: ScheduledTask[];
 }
 
 export class DatabaseSchedules extends Construct {
@@ -60,9 +66,9 @@ export class DatabaseSchedules extends Construct {
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'SendUndeliveredToDeadLetterQueue', actions: ['sqs:SendMessage'], resources: [props.deadLetterQueue.queueArn] }));
 
     for (const inv of props.invokes) this.schedules.push(this.invokeSchedule(props, inv));
-    if (props.restoreTest) {
-      for (const s of runTaskStatements(props.restoreTest.taskDefinitionArn, props.restoreTest.clusterArn, props.restoreTest.passRoleArns)) this.role.addToPolicy(s);
-      this.schedules.push(this.restoreTestSchedule(props, props.restoreTest));
+    for (const task of props.tasks) {
+      for (const s of runTaskStatements(task.taskDefinitionArn, task.clusterArn, task.passRoleArns, task.statementName)) this.role.addToPolicy(s);
+      this.schedules.push(this.taskSchedule(props, task));
     }
   }
 
@@ -94,13 +100,13 @@ export class DatabaseSchedules extends Construct {
     });
   }
 
-  /** The restore test: the Fargate task started directly, with the restore test's command. */
-  private restoreTestSchedule(props: DatabaseSchedulesProps, rt: ScheduledTask): scheduler.CfnSchedule {
+  /** A Fargate task started directly, with the job's command. */
+  private taskSchedule(props: DatabaseSchedulesProps, rt: ScheduledTask): scheduler.CfnSchedule {
     const common = this.common(props);
-    return new scheduler.CfnSchedule(this, 'RestoreTestSchedule', {
+    return new scheduler.CfnSchedule(this, `${rt.job.split('-').map(capitalize).join('')}Schedule`, {
       ...common,
-      name: `${props.databaseId}-restore-test`,
-      description: `pgops restore test of the latest backup of database ${props.databaseId} (Fargate)`,
+      name: `${props.databaseId}-${rt.job}`,
+      description: rt.description,
       scheduleExpression: rt.expression,
       target: {
         ...common.target,

@@ -22,6 +22,8 @@ export interface DatabaseJobsProps {
   bucketKey: kms.IKey;
   alerting: Alerting;
   clusterArn: string;
+  /** The cluster's name: the ClusterName dimension of its AWS/ECS metrics. */
+  clusterName: string;
   image: ecrAssets.DockerImageAsset;
   failureQueue: sqs.IQueue;
   scheduleDeadLetterQueue: sqs.IQueue;
@@ -79,14 +81,15 @@ export function nodeEnvironment(ctx: JobContext): Record<string, string> {
 /**
  * The container image's (backup function, Fargate task): the image is shared by all databases, so
  * its settings travel in the environment, and only what backup, restore and verify read, to stay
- * well under Lambda's 4 KB of variables.
+ * well under Lambda's 4 KB of variables. The base-backup and WAL-receiver tasks add `physical`.
  */
-export function containerEnvironment(ctx: JobContext): Record<string, string> {
+export function containerEnvironment(ctx: JobContext, extra: Array<'physical'> = []): Record<string, string> {
   const r = ctx.runtimeConfig;
+  const settings = { environment: r.environment, database: r.database, migrate: r.migrate, backup: r.backup, ...Object.fromEntries(extra.map((k) => [k, r[k]])) };
   return {
     ...baseEnvironment(ctx),
     [ENV.storage]: storageUrl(ctx.location),
-    [ENV.configJson]: JSON.stringify({ environment: r.environment, database: r.database, migrate: r.migrate, backup: r.backup }),
+    [ENV.configJson]: JSON.stringify(settings),
   };
 }
 

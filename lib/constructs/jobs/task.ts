@@ -1,6 +1,8 @@
-// The Fargate long-job task of one database (large backups, restores, the restore test): its
-// environment, the database secret injected by ECS, and the task role's storage rights. Also the
-// weekly restore test, which the scheduler runs on this task directly.
+// The Fargate long-job task of one database (large backups, restores, the restore test, and
+// point-in-time recovery when the database has it): its environment, the database secret injected
+// by ECS, and the task role's storage rights. Also the weekly restore test, which the scheduler
+// runs on this task directly. The base-backup task and the WAL receiver are built the same way.
+import type { Duration } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -13,19 +15,33 @@ import { containerEnvironment, type JobContext } from './context.ts';
 /** The restore test's command line after the task's entry point (`pgops --json`). */
 export const RESTORE_TEST_COMMAND = ['backups', 'verify', 'latest', '--restore-test'];
 
-export function longJobTask(scope: Construct, ctx: JobContext): LongJobTask {
+/** What differs between this database's tasks: everything else (secret, alerts, bucket key) they share. */
+export interface DatabaseTaskOptions {
+  family: string;
+  purpose?: string;
+  cpu: number;
+  memoryMiB: number;
+  ephemeralStorageGiB?: number;
+  /** Plain settings; the secret id is replaced by the secret's value, injected by ECS. */
+  environment: Record<string, string>;
+  command?: string[];
+  stopTimeout?: Duration;
+}
+
+/**
+ * A task of this database: the secret's value from ECS secrets (resolved by its execution role),
+ * not its id; the task role may publish alerts, list the bucket and use its key. Object rights are
+ * the caller's, one prefix at a time.
+ */
+export function databaseTask(scope: Construct, id: string, ctx: JobContext, options: DatabaseTaskOptions): LongJobTask {
   const { config, database: db, location: loc } = ctx;
-  // The task gets the secret's value from ECS secrets (resolved by its execution role), not its id.
-  const environment = containerEnvironment(ctx);
+  const environment = { ...options.environment };
   delete environment[ENV.databaseSecretId];
-  const dbSecret = secretsmanager.Secret.fromSecretCompleteArn(scope, 'DatabaseSecret', db.secretArn);
-  const task = new LongJobTask(scope, 'Task', {
-    family: `pgops-${config.environment}-${db.id}`,
+  const dbSecret = secretsmanager.Secret.fromSecretCompleteArn(scope, `${id}DatabaseSecret`, db.secretArn);
+  const task = new LongJobTask(scope, id, {
+    ...options,
     image: ctx.image,
     architecture: config.architecture,
-    cpu: config.fargate.cpu,
-    memoryMiB: config.fargate.memoryMiB,
-    ephemeralStorageGiB: config.fargate.ephemeralStorageGiB,
     environment,
     secrets: { [ENV.databaseSecretJson]: ecs.Secret.fromSecretsManager(dbSecret) },
     logRetention: ctx.logRetention,
@@ -33,9 +49,21 @@ export function longJobTask(scope: Construct, ctx: JobContext): LongJobTask {
   // fromSecretsManager grants GetSecretValue to the execution role; a customer-managed key needs Decrypt too.
   for (const s of secretReadStatements(db.secretArn, db.secretKmsKeyArn, 'ResolveDatabaseSecret').slice(1)) task.executionRole.addToPolicy(s);
   for (const s of [...ctx.alerting.publishStatements(), listStatement(loc), bucketKeyStatement(loc, true)]) task.taskRole.addToPolicy(s);
-  allowObjects(task.taskRole, 'ReadBackups', loc, ['s3:GetObject'], 'logical/*');
+  return task;
+}
+
+export function longJobTask(scope: Construct, ctx: JobContext): LongJobTask {
+  const { config, database: db } = ctx;
+  const task = databaseTask(scope, 'Task', ctx, {
+    family: `pgops-${config.environment}-${db.id}`,
+    cpu: config.fargate.cpu,
+    memoryMiB: config.fargate.memoryMiB,
+    ephemeralStorageGiB: config.fargate.ephemeralStorageGiB,
+    environment: containerEnvironment(ctx),
+  });
+  allowObjects(task.taskRole, 'ReadBackups', ctx.location, ['s3:GetObject'], 'logical/*');
   // backup writes dumps and manifests, verify writes restore-test.json; a failed backup removes its partial objects.
-  allowObjects(task.taskRole, 'WriteBackups', loc, ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], 'logical/*');
+  allowObjects(task.taskRole, 'WriteBackups', ctx.location, ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], 'logical/*');
   return task;
 }
 
@@ -44,6 +72,8 @@ export function restoreTestSchedule(ctx: JobContext, task: LongJobTask): Schedul
   const expression = ctx.config.schedules.restoreTest;
   if (expression === null) return undefined;
   return {
+    job: 'restore-test',
+    description: `pgops restore test of the latest backup of database ${ctx.database.id} (Fargate)`,
     expression,
     clusterArn: ctx.clusterArn,
     taskDefinitionArn: task.taskDefinition.taskDefinitionArn,
