@@ -1,11 +1,13 @@
 // `pgops wal push|fetch`: PostgreSQL's archive_command and restore_command. No database
-// connection: the database id names the archive's folder and must be given.
+// connection: the database id names the archive's folder and must be given. `pgops wal receive`:
+// the same archive fed by streaming replication, as a long-running service.
 import { Command } from 'commander';
 import { ENV } from '../../functions/core/config.ts';
 import { ConfigError, exitCodeOf } from '../../functions/core/errors.ts';
 import type { Runtime } from '../../functions/core/runtime.ts';
 import type { WalDeps, WalFetchResult, WalPushResult } from '../../functions/core/wal/archive.ts';
 import { WAL_FETCH_ABORT_EXIT } from '../../functions/core/wal/errors.ts';
+import type { WalReceiveResult } from '../../functions/core/wal/receive.ts';
 import { runCommand, type Io } from './run-command.ts';
 
 /** The archive's dependencies; never resolves the database target (no connection is made). */
@@ -63,9 +65,56 @@ Example (postgresql.conf, or the recovery settings):
     }));
 }
 
+interface ReceiveOptions {
+  slot?: string;
+  createSlot?: boolean;
+  synchronous: boolean;
+}
+
+function receiveCommand(io: Io): Command {
+  return new Command('receive')
+    .description('stream WAL through a replication slot (pg_receivewal) into the archive, until SIGTERM')
+    .option('--slot <name>', 'the physical replication slot (default pgops_<database id>)')
+    .option('--create-slot', 'create the slot if it does not exist (reserving WAL at once)')
+    .option('--no-synchronous', 'let pg_receivewal flush only at segment ends (default: flush and report every write)')
+    .addHelpText('after', `
+Runs pg_receivewal into a local spool and archives, in the same format as wal push, every finished
+segment as soon as it is complete, and the current partial segment (<segment>.partial) every 5
+seconds. SIGTERM stops pg_receivewal, archives what it received, and exits 0.
+
+The slot is the receiver's memory: the server keeps all WAL from the slot's restart_lsn, and the
+receiver moves the slot only past segments that are archived and verified. Every start resumes there
+with an empty spool, so a receiver that is killed, or a container replaced, leaves no gap.
+
+Needs, on the server (self-managed PostgreSQL; RDS and Aurora grant no REPLICATION):
+  - a role with REPLICATION:   ALTER ROLE archiver REPLICATION;
+  - a pg_hba.conf line for replication connections (and the usual one for the database):
+      host  replication  archiver  10.0.0.0/16  scram-sha-256
+  - wal_level = replica (or logical), max_wal_senders and max_replication_slots above 0
+  - max_slot_wal_keep_size (e.g. '50GB'): a receiver that stays down keeps WAL on the server until
+    the disk is full; with a limit the server drops that WAL instead (the slot is then "lost", the
+    receiver refuses to start, and a new base backup is needed). Pick it larger than the WAL written
+    during the longest outage you want to ride out.
+
+Exit codes: 0 stopped by SIGTERM/SIGINT with everything archived, 1 streaming or archiving failed
+(pg_receivewal exited, storage kept failing, a different segment is already archived: the service
+should restart it), 2 bad usage or configuration (no slot without --create-slot, no REPLICATION).
+
+Example:
+  DATABASE_URL=postgres://archiver@db.internal/orders PGOPS_STORAGE=s3://my-backups/pgops \\
+    pgops wal receive --create-slot`)
+    .action((_o, cmd: Command) => runCommand<ReceiveOptions, WalReceiveResult>(cmd, io, async ({ rt, opts }) => {
+      const { receiveWal } = await import('../../functions/core/wal/receive.ts');
+      const deps = await rt.backupDeps();
+      const reporting = { alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment };
+      return receiveWal({ ...deps, binDir: deps.binDir ?? rt.binDir(), reporting }, { slot: opts.slot, createSlot: opts.createSlot, synchronous: opts.synchronous });
+    }, (r) => io.out(`wal receive: stopped by ${r.stoppedBy}; ${r.segmentsUploaded} segment(s) archived${r.lastSegment ? ` (last ${r.lastSegment})` : ''}, ${r.partialUploads} partial upload(s)\n`), { job: 'wal receive' }));
+}
+
 export function walCommand(io: Io): Command {
   return new Command('wal')
-    .description('the WAL archive: archive_command (push) and restore_command (fetch)')
+    .description('the WAL archive: archive_command (push), restore_command (fetch), streaming (receive)')
     .addCommand(pushCommand(io))
-    .addCommand(fetchCommand(io));
+    .addCommand(fetchCommand(io))
+    .addCommand(receiveCommand(io));
 }

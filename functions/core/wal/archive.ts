@@ -1,5 +1,6 @@
 // The WAL archive's two halves (DESIGN.md "Physical backups, WAL archive and point-in-time
-// recovery"): `pushWal` is archive_command, `fetchWal` is restore_command. Each object is the file
+// recovery"): `pushWal` is archive_command, `fetchWal` is restore_command, and `wal receive` stores
+// through the same `storeWalFile` (plus `replaceWalPartial` for its growing partial). Each object is the file
 // gzipped (level 1: WAL compresses well and archiving must keep up), with the SHA-256 of the
 // original file beside it (layout.ts walChecksumKey), written after the data: the commit point.
 import { createHash, randomBytes } from 'node:crypto';
@@ -84,28 +85,72 @@ async function storedMatches(storage: Storage, key: string, compression: WalComp
   }
 }
 
+/** Where a WAL file goes, with the compression it is stored with today and its checksum object. */
+function walObject(databaseId: string, name: string): { name: string; key: string; sumKey: string; compression: WalCompression } {
+  const checked = checkWalName(name).name;
+  const compression: WalCompression = walCompressions(checked)[0]!;
+  const key = walFileKey(databaseId, checked, compression);
+  return { name: checked, key, sumKey: walChecksumKey(key), compression };
+}
+
+/** Data, then its checksum (the commit point), then read both back. */
+async function writeWalObject(storage: Storage, o: ReturnType<typeof walObject>, content: Buffer, hash: string): Promise<void> {
+  await storage.putBytes(o.key, o.compression === 'gz' ? await gzip(content, { level: 1 }) : content, { contentType: 'application/octet-stream' });
+  await storage.putBytes(o.sumKey, checksumLine(hash, o.name), { contentType: 'text/plain' });
+  await verifyPushed(storage, o.key, o.compression, hash);
+}
+
 /**
- * archive_command: store the file at `path` and return only once it is stored and verified. The
- * same file again is a success; a different one under the same name is a WalConflictError and the
- * stored one is left as it is. An object whose identical checksum is stored but whose data does
- * not verify is rewritten (same content: a repair, not an overwrite).
+ * Store one WAL file (`wal push` and `wal receive` alike) and return once it is stored and
+ * verified. The same content again is a success; a different one under the same name is a
+ * WalConflictError and the stored one is left as it is. An object whose identical checksum is
+ * stored but whose data does not verify is rewritten (same content: a repair, not an overwrite).
+ */
+export async function storeWalFile(storage: Storage, databaseId: string, name: string, content: Buffer): Promise<WalPushResult> {
+  const o = walObject(databaseId, name);
+  const hash = sha256(content);
+  const stored = await readChecksum(storage, o.sumKey);
+  if (stored !== undefined && stored !== hash) throw new WalConflictError(o.name, o.key, stored, hash);
+  const base = { name: o.name, key: o.key, sha256: hash, bytes: content.length };
+  if (stored === hash && await storedMatches(storage, o.key, o.compression, hash)) return { ...base, alreadyArchived: true };
+  await writeWalObject(storage, o, content, hash);
+  return { ...base, alreadyArchived: false };
+}
+
+/**
+ * Replace the archived `<segment>.partial` with a newer (grown) copy: the one WAL object whose
+ * content changes. The checksum goes first, so while the data is rewritten the partial reads as
+ * not archived (inventory and fetch skip data without a checksum), never as a checksum naming
+ * other data; a writer killed midway leaves it not archived, not corrupt.
+ */
+export async function replaceWalPartial(storage: Storage, databaseId: string, name: string, content: Buffer): Promise<WalPushResult> {
+  const o = walObject(databaseId, name);
+  if (checkWalName(o.name).kind !== 'partial') throw new WalPushError(`${o.name} is not a .partial segment: only a partial is ever replaced`);
+  const hash = sha256(content);
+  const base = { name: o.name, key: o.key, sha256: hash, bytes: content.length };
+  if (await readChecksum(storage, o.sumKey) === hash && await storedMatches(storage, o.key, o.compression, hash)) return { ...base, alreadyArchived: true };
+  await storage.delete(o.sumKey);
+  await writeWalObject(storage, o, content, hash);
+  return { ...base, alreadyArchived: false };
+}
+
+/** Remove an archived file, checksum first (so it is never seen half-removed as archived). */
+export async function removeWalFile(storage: Storage, databaseId: string, name: string): Promise<void> {
+  for (const compression of walCompressions(name)) {
+    const key = walFileKey(databaseId, name, compression);
+    await storage.delete(walChecksumKey(key));
+    await storage.delete(key);
+  }
+}
+
+/**
+ * archive_command: store the file at `path` and return only once it is stored and verified
+ * (storeWalFile: idempotent for the same file, a WalConflictError for a different one).
  */
 export function pushWal(deps: WalDeps, path: string): Promise<WalPushResult> {
   return runJob(deps.reporting, { job: 'wal push', wrap: (m, cause) => new WalPushError(`wal push ${basename(path)} failed: ${m}`, { cause }) }, async () => {
     const name = checkWalName(basename(path)).name;
-    const compression: WalCompression = walCompressions(name)[0]!;
-    const key = walFileKey(deps.databaseId, name, compression);
-    const sumKey = walChecksumKey(key);
-    const content = await readFile(path);
-    const hash = sha256(content);
-    const stored = await readChecksum(deps.storage, sumKey);
-    if (stored !== undefined && stored !== hash) throw new WalConflictError(name, key, stored, hash);
-    const base = { name, key, sha256: hash, bytes: content.length };
-    if (stored === hash && await storedMatches(deps.storage, key, compression, hash)) return { ...base, alreadyArchived: true };
-    await deps.storage.putBytes(key, compression === 'gz' ? await gzip(content, { level: 1 }) : content, { contentType: 'application/octet-stream' });
-    await deps.storage.putBytes(sumKey, checksumLine(hash, name), { contentType: 'text/plain' });
-    await verifyPushed(deps.storage, key, compression, hash);
-    return { ...base, alreadyArchived: false };
+    return storeWalFile(deps.storage, deps.databaseId, name, await readFile(path));
   });
 }
 
@@ -118,14 +163,14 @@ async function verifyPushed(storage: Storage, key: string, compression: WalCompr
   });
 }
 
-/** One attempt: the verified content and where it came from, or undefined when it is not archived. */
-async function fetchOnce(deps: WalDeps, name: string): Promise<{ key: string; sha256: string; content: Buffer } | undefined> {
+/** An archived file, verified against its checksum; undefined when it is not archived (no checksum object). */
+export async function readWalFile(storage: Storage, databaseId: string, name: string): Promise<{ key: string; sha256: string; content: Buffer } | undefined> {
   for (const compression of walCompressions(name)) {
-    const key = walFileKey(deps.databaseId, name, compression);
+    const key = walFileKey(databaseId, name, compression);
     // No checksum: never archived, or a push that never completed (PostgreSQL was not told it was).
-    const hash = await readChecksum(deps.storage, walChecksumKey(key));
+    const hash = await readChecksum(storage, walChecksumKey(key));
     if (hash === undefined) continue;
-    return { key, sha256: hash, content: await readVerified(deps.storage, key, compression, hash) };
+    return { key, sha256: hash, content: await readVerified(storage, key, compression, hash) };
   }
   return undefined;
 }
@@ -157,7 +202,7 @@ export function fetchWal(deps: WalDeps, name: string, dest: string): Promise<Wal
   return runJob(deps.reporting, { job: 'wal fetch' }, async () => {
     try {
       checkWalName(name);
-      const found = await withRetries(deps, () => fetchOnce(deps, name));
+      const found = await withRetries(deps, () => readWalFile(deps.storage, deps.databaseId, name));
       if (!found) return { status: 'not-found', name };
       await writeAtomically(dest, found.content);
       return { status: 'restored', name, key: found.key, sha256: found.sha256, bytes: found.content.length };

@@ -1,7 +1,7 @@
 // Errors of the WAL archive. A fetch failure other than "not in the archive" must make PostgreSQL
 // abort recovery: restore_command statuses above 125 do, any lower one reads as "no such file" and
 // ends recovery early (silently losing every later transaction). Hence WalFetchError's exit code.
-import { PgopsError } from '../errors.ts';
+import { ConfigError, PgopsError, type AlertLevel } from '../errors.ts';
 
 /** The exit status of a failed `wal fetch`: above 125, so PostgreSQL aborts recovery. */
 export const WAL_FETCH_ABORT_EXIT = 126;
@@ -25,4 +25,15 @@ export class WalCorruptError extends PgopsError {}
 /** `wal fetch` failed after its retries, for any reason but "not in the archive": recovery must abort. */
 export class WalFetchError extends PgopsError {
   override readonly exitCode: number = WAL_FETCH_ABORT_EXIT;
+}
+
+/** `wal receive` stopped streaming or archiving: pg_receivewal died, an upload kept failing (exit 1, pages). */
+export class WalReceiveError extends PgopsError {}
+
+/**
+ * The replication slot `wal receive` needs is missing or unusable. Exit 2 like any configuration
+ * error, but it pages: the receiver is a service nobody watches, and without the slot WAL is lost.
+ */
+export class WalSlotError extends ConfigError {
+  override readonly alert: AlertLevel = 'critical';
 }
