@@ -16,6 +16,7 @@ import type { HealthDeps } from './health/types.ts';
 import type { Logger } from './logger.ts';
 import { historyTables } from './migrate/history.ts';
 import type { MigrateJobDeps } from './migrate/job.ts';
+import type { BaseBackupDeps } from './physical/basebackup.ts';
 import { findPgBinDir } from './pgtools/binaries.ts';
 import type { JobReporting } from './run-job.ts';
 import type { Storage } from './storage/types.ts';
@@ -51,6 +52,10 @@ export interface Runtime {
   migrateDeps(): Promise<MigrateJobDeps>;
   /** Dependencies of the backup, verify and restore jobs. */
   backupDeps(extra?: Partial<BackupJobDeps>): Promise<BackupJobDeps>;
+  /** The job's abort signal (SIGTERM/SIGINT), for jobs that stop cleanly on it; asking marks the run interruptible. */
+  signal(): AbortSignal | undefined;
+  /** Dependencies of the base backup job: the backup's, plus the `physical` config section. */
+  physicalDeps(extra?: Partial<BaseBackupDeps>): Promise<BaseBackupDeps>;
   /** Dependencies of the cleanup job; storage only when configured (retention is skipped without). */
   cleanupDeps(extra?: Partial<CleanupDeps>): Promise<CleanupDeps>;
   /** Dependencies of the health job; storage only when configured. */
@@ -129,6 +134,11 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
       signalHandedOut ||= deps.signal !== undefined;
       return deps;
     },
+    signal: () => {
+      signalHandedOut ||= options.signal !== undefined;
+      return options.signal;
+    },
+    physicalDeps: async (extra = {}) => ({ ...(await rt.backupDeps({ signal: extra.signal ?? options.signal })), physical: config.physical, ...extra }),
     interruptible: () => signalHandedOut,
     cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...extra }),
     healthDeps: async (extra = {}) => {

@@ -50,7 +50,7 @@ export interface CatalogScan {
 
 type ManifestRead = { manifest: BackupManifest } | { problem: string } | { absent: true };
 
-const newestIdFirst = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+export const newestIdFirst = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 // Ids sort by the second a backup started, then by a random suffix: two backups of one second are
 // ordered by when they completed (to the millisecond), as retention orders them.
@@ -67,7 +67,7 @@ async function readManifest(storage: Storage, databaseId: string, id: string): P
   return parsed;
 }
 
-async function inBatches<T, R>(items: readonly T[], read: (item: T) => Promise<R>): Promise<R[]> {
+export async function inBatches<T, R>(items: readonly T[], read: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
   for (let i = 0; i < items.length; i += READ_BATCH) out.push(...await Promise.all(items.slice(i, i + READ_BATCH).map(read)));
   return out;
@@ -86,7 +86,7 @@ async function listFolders(storage: Storage, databaseId: string): Promise<Backup
   return [...folders].map(([id, objects]) => ({ id, objects }));
 }
 
-function orphanOf(folder: BackupFolder): OrphanFolder {
+export function orphanOf(folder: BackupFolder): OrphanFolder {
   const newest = Math.max(...folder.objects.map((o) => o.lastModified.getTime()));
   return { ...folder, bytes: folder.objects.reduce((sum, o) => sum + o.size, 0), lastModified: new Date(newest) };
 }
