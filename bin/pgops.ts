@@ -1,10 +1,12 @@
 // The operator CLI. Thin: commander parses, the core runs the job, this prints.
 import { Command, CommanderError, Option } from 'commander';
 import { backupCommand, backupsCommand, restoreCommand } from './commands/backup.ts';
+import { physicalCommands } from './commands/basebackup.ts';
 import { cleanupCommand } from './commands/cleanup.ts';
 import { demoCommand } from './commands/demo.ts';
 import { healthCommand } from './commands/health.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { pitrCommand } from './commands/pitr.ts';
 import { walCommand } from './commands/wal.ts';
 import { processIo, type Io } from './commands/run-command.ts';
 import { redactString } from '../functions/core/redact.ts';
@@ -38,7 +40,9 @@ Try it without a database: npm start (= pgops demo).`);
   program.addCommand(restoreCommand(io));
   program.addCommand(healthCommand(io));
   program.addCommand(cleanupCommand(io));
+  physicalCommands(io).forEach((c) => program.addCommand(c));
   program.addCommand(walCommand(io));
+  program.addCommand(pitrCommand(io));
   program.addCommand(demoCommand(io));
   // Every command shares the override, so usage errors exit 2 rather than commander's 1; under
   // `health` they exit 3 (UNKNOWN): monitoring must not read a bad flag as CRITICAL.

@@ -1,7 +1,8 @@
 // `pgops demo` (= npm start): the whole life cycle on a throwaway PostgreSQL and local storage,
 // no AWS account. Each step says what it did; the cluster and the storage directory are removed
 // at the end, also on failure.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { walPrefix } from '../../functions/core/catalog/layout.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryAlerter } from '../../functions/core/alerts/alerter.ts';
@@ -16,7 +17,9 @@ import type { HealthResult } from '../../functions/core/health/types.ts';
 import { defaultFileConfig, parseFileConfig, type FileConfig } from '../../functions/core/config.ts';
 import { parseDatabaseUrl, withClient, withDatabase, type DbTarget } from '../../functions/core/db.ts';
 import { DEMO_SEED_SQL } from './seed.ts';
-import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { shareWithServerUser, startEmbeddedPostgres } from './embedded-postgres.ts';
+import { pitrPhase } from './pitr-phase.ts';
+import { serverCliArgv } from '../server-cli.ts';
 import { PgopsError } from '../../functions/core/errors.ts';
 import type { Logger } from '../../functions/core/logger.ts';
 import { historyTables } from '../../functions/core/migrate/history.ts';
@@ -91,6 +94,14 @@ interface DemoContext {
   alerter: MemoryAlerter;
 }
 
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** wal_level replica and archive_command running `pgops wal push` into the demo's storage. */
+function archivingConf(cliArgv: string[], storageDir: string): Record<string, string> {
+  const env = `PGOPS_STORAGE=${shellQuote(`file://${storageDir}`)} PGOPS_DATABASE_ID=${DEMO_DB}`;
+  return { wal_level: 'replica', archive_mode: 'on', max_wal_senders: '4', archive_command: `${env} ${cliArgv.map(shellQuote).join(' ')} --quiet wal push %p` };
+}
+
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const { say } = options;
   const started = Date.now();
@@ -98,7 +109,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const step = stepRunner(say, steps);
   const config = loadDemoConfig(options.configFile);
   const storageDir = mkdtempSync(join(tmpdir(), 'pgops-demo-storage-'));
-  const pg = await step('start a throwaway PostgreSQL', () => startEmbeddedPostgres({ binDir: options.pgBinDir }), (p) => `PostgreSQL from ${p.binDir} on 127.0.0.1:${p.port}, data in ${p.dataDir}`);
+  // The server archives its WAL into the demo's storage through this CLI (`wal push`), as its own user.
+  // (its folder made now, or the jobs run as root would create the database's folder first, and only for root)
+  const walDir = join(storageDir, walPrefix(DEMO_DB));
+  mkdirSync(walDir, { recursive: true });
+  for (const dir of [storageDir, join(storageDir, DEMO_DB), walDir]) shareWithServerUser(dir);
+  const cliArgv = serverCliArgv();
+  const pg = await step('start a throwaway PostgreSQL that archives its WAL (archive_command = pgops wal push %p)',
+    () => startEmbeddedPostgres({ binDir: options.pgBinDir, conf: archivingConf(cliArgv, storageDir) }),
+    (p) => `PostgreSQL from ${p.binDir} on 127.0.0.1:${p.port}, data in ${p.dataDir}`);
   try {
     const admin = parseDatabaseUrl(pg.url('postgres'));
     await withClient(admin, config.database, (c) => c.query('CREATE DATABASE pgops_demo'));
@@ -107,6 +126,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     const ctx: DemoContext = { step, options, config, admin, target, storage: new FileStorage(`file://${storageDir}`), alerter: new MemoryAlerter() };
     await migrationsPhase(ctx);
     await backupPhase(ctx, pg.binDir);
+    await pitrPhase({ ...ctx, logger: options.logger, databaseId: DEMO_DB, binDir: pg.binDir, cliArgv });
     await cleanupPhase(ctx);
     if (ctx.alerter.sent.length > 0) say(`    alerts raised during the demo: ${ctx.alerter.sent.map((a) => a.summary).join('; ')}`);
   } finally {

@@ -48,6 +48,12 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   return { uid: Number(out.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
+/** Give the server's user (postgres, when we are root) a directory it must write: the demo's storage for archive_command. */
+export function shareWithServerUser(dir: string): void {
+  const owner = postgresUser();
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+}
+
 function run(binDir: string, name: string, args: string[], asPostgres: boolean): void {
   const cmd = asPostgres ? 'runuser' : join(binDir, name);
   const argv = asPostgres ? ['-u', 'postgres', '--', join(binDir, name), ...args] : args;

@@ -1,0 +1,148 @@
+// `pgops pitr`: point-in-time recovery from a base backup and the WAL archive. Thin: parse the
+// target and output flags, build the job's dependencies (the restore_command runs this very CLI),
+// call the job, print.
+import { Command } from 'commander';
+import { ConfigError } from '../../functions/core/errors.ts';
+import type { PitrDeps, PitrDryRun, PitrProgress, PitrResult } from '../../functions/core/pitr/job.ts';
+import type { BackupJobDeps } from '../../functions/core/backup/deps.ts';
+import { createProgress, progressEnabled, type Progress } from '../render/progress.ts';
+import { serverCliArgv } from '../server-cli.ts';
+import { runCommand, type CommandContext, type Io } from './run-command.ts';
+
+interface PitrFlags {
+  targetTime?: string;
+  targetName?: string;
+  targetLsn?: string;
+  targetXid?: string;
+  immediate?: boolean;
+  exclusive?: boolean;
+  timeline?: string;
+  backup?: string;
+  targetDb?: string;
+  create?: boolean;
+  clean?: boolean;
+  table?: string[];
+  sourceDb?: string;
+  export?: boolean;
+  dataDir?: string;
+  dryRun?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** One progress line per phase (fetching the base backup, replaying WAL). */
+function phasedProgress(enabled: boolean, write: (s: string) => void): { update(p: PitrProgress): void; done(): void } {
+  let phase: string | undefined;
+  let line: Progress | undefined;
+  return {
+    update(p) {
+      if (p.phase !== phase) {
+        line?.done();
+        phase = p.phase;
+        line = createProgress(p.phase === 'recovery' ? 'recovery (WAL replayed)' : 'base backup', { enabled, write });
+      }
+      line?.update(p);
+    },
+    done: () => line?.done(),
+  };
+}
+
+async function pitrDeps(ctx: CommandContext<PitrFlags>, onProgress: (p: PitrProgress) => void): Promise<PitrDeps> {
+  const { rt } = ctx;
+  // --target-db needs the connection's migrations table; --data-dir and --export can do without one.
+  const connected: BackupJobDeps | undefined = await rt.backupDeps().catch((err: unknown) => {
+    if (err instanceof ConfigError) return undefined;
+    throw err;
+  });
+  return {
+    storage: rt.storage(), logger: rt.logger, alerter: rt.alerter, environment: rt.settings.config.environment,
+    databaseId: rt.settings.databaseId, target: () => rt.target(), session: rt.session,
+    binDir: rt.settings.pgBinDir, serverBinDir: rt.settings.pgBinDir, signal: rt.signal(), migrationsTable: connected?.migrationsTable,
+    // The scratch server runs restore_command as its own user: this CLI, in a form that user can run.
+    walFetch: { argv: serverCliArgv(), s3Endpoint: rt.settings.s3Endpoint },
+    onProgress,
+  };
+}
+
+export function pitrCommand(io: Io): Command {
+  return new Command('pitr')
+    .description('point-in-time recovery: a base backup plus the WAL archive, recovered to a target in a scratch cluster')
+    .option('--target-time <time>', 'recover to this time: ISO 8601 with Z or an offset (2026-12-01T14:01:00Z)')
+    .option('--target-name <name>', 'recover to this restore point (pg_create_restore_point)')
+    .option('--target-lsn <lsn>', 'recover to this WAL position (0/3000028)')
+    .option('--target-xid <xid>', 'recover to this transaction id (txid_current())')
+    .option('--immediate', 'recover only to the base backup\'s consistent point')
+    .option('--exclusive', 'stop just before the target (time, LSN or xid) instead of just after it')
+    .option('--timeline <tli>', 'the timeline to recover along (default: the newest in the archive)')
+    .option('--backup <id>', 'this base backup (default: the newest that ends before the target)')
+    .option('--target-db <name>', 'output: restore the recovered database into this database on the connection\'s server')
+    .option('--create', 'with --target-db: create it (refused if it exists)')
+    .option('--clean', 'with --target-db: replace the contents of an existing database')
+    .option('--table <name>', 'with --target-db: only this table, with what hangs on it (repeatable)', collect)
+    .option('--source-db <name>', 'the recovered database to restore or export (default: the connection\'s database)')
+    .option('--export', 'output: a logical backup of the recovered database in storage ("source": "pitr"), listed and restorable')
+    .option('--data-dir <dir>', 'output: the recovered data directory, stopped, ready to start as a new primary (must be empty or new)')
+    .option('--dry-run', 'show the plan (base backup, WAL range, continuity, output); create nothing')
+    .addHelpText('after', HELP)
+    .action((_o, cmd: Command) => runCommand<PitrFlags, PitrResult | PitrDryRun>(cmd, io, async (ctx) => {
+      const progress = phasedProgress(progressEnabled(ctx.opts.json), io.err);
+      try {
+        const { runPitr } = await import('../../functions/core/pitr/job.ts');
+        const o = ctx.opts;
+        return await runPitr(await pitrDeps(ctx, (p) => progress.update(p)), {
+          target: { targetTime: o.targetTime, targetName: o.targetName, targetLsn: o.targetLsn, targetXid: o.targetXid, immediate: o.immediate, exclusive: o.exclusive, timeline: o.timeline },
+          output: { targetDb: o.targetDb, create: o.create, clean: o.clean, tables: o.table, sourceDb: o.sourceDb, export: o.export, dataDir: o.dataDir },
+          backup: o.backup,
+          dryRun: o.dryRun,
+        });
+      } finally {
+        progress.done();
+      }
+    }, (r, { io: out }) => out.out(`${describeResult(r)}\n`), { job: 'pitr' }));
+}
+
+function describeResult(r: PitrResult | PitrDryRun): string {
+  if ('dryRun' in r) {
+    const p = r.plan;
+    return [
+      'dry run: nothing was created; the plan:',
+      `  base backup ${p.backup.id} (timeline ${p.backup.timeline}, WAL ${p.backup.startLsn} .. ${p.backup.stopLsn}, stopped at ${p.backup.stoppedAt})`,
+      `  WAL ${p.wal.firstSegment} .. ${p.wal.lastSegment}: ${p.wal.segments} segment(s), all archived (through ${p.wal.through})`,
+      `  recover to ${p.target.type}${p.target.value ? ` ${p.target.value}` : ''}${p.target.inclusive ? '' : ' (exclusive)'} on timeline ${p.timeline}`,
+      `  output: ${p.output}`,
+    ].join('\n');
+  }
+  const to = `LSN ${r.recoveredTo.lsn}${r.recoveredTo.time ? `, last transaction at ${r.recoveredTo.time}` : ''}`;
+  const o = r.output;
+  const output = o.type === 'target-db' ? `restored database ${o.sourceDb} into ${o.database}${o.created ? ' (created)' : ''}: ${o.tables} table(s)`
+    : o.type === 'export' ? `exported database ${o.sourceDb} as logical backup ${o.backupId} (${o.key})`
+      : `the recovered data directory is at ${o.path} (stopped; start it with pg_ctl -D ${o.path} start)`;
+  return `recovered base backup ${r.backupId} + ${r.walSegments} WAL segment(s) to ${to} in ${(r.durationMs / 1000).toFixed(1)} s\n  ${output}`;
+}
+
+const HELP = `
+Targets, exactly one:
+  --target-time T     ISO 8601 with a zone (Z or +01:00); a time without one is refused
+  --target-name NAME  a restore point (SELECT pg_create_restore_point('before-deploy'))
+  --target-lsn LSN    a WAL position (SELECT pg_current_wal_lsn())
+  --target-xid XID    a transaction (txid_current()); inclusive unless --exclusive
+  --immediate         the base backup's consistent point
+Outputs, exactly one:
+  --target-db NAME [--create|--clean] [--table T]...   into a database on the connection's server,
+                      with restore's rules (an existing database must be empty unless --clean)
+  --export            a logical backup in storage, "source": "pitr" in its manifest
+  --data-dir DIR      the recovered data directory (empty or new DIR), stopped cleanly
+
+Before anything is created, the WAL from the base backup's start to the target is checked in the
+archive: a missing segment is named and nothing starts. The recovery runs in a scratch PostgreSQL
+(server binaries: PGOPS_PG_BINDIR or pg_config --bindir; as root, run as the postgres user) with no
+TCP listener, restore_command = pgops wal fetch (this CLI), the one target and promote. "Recovery
+ended before the target", any FATAL, or a wal fetch that aborts is a failure (exit 1, one alert),
+never a success. The scratch cluster is removed afterwards, success or not; SIGTERM/SIGINT stop it
+and clean up (exit 143/130).
+
+Examples:
+  $ pgops pitr --target-time 2026-12-01T14:01:00Z --target-db orders_1401 --create
+  $ pgops pitr --target-name before-deploy --target-db orders --clean --table orders
+  $ pgops pitr --target-xid 748213 --exclusive --export --json
+  $ pgops pitr --target-lsn 0/5000060 --data-dir /var/lib/postgresql/recovered --dry-run`;
