@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { CleanupResult } from '../../functions/core/cleanup/job.ts';
+import { formatBytes } from '../../functions/core/format.ts';
 import { runCommand, type CommandContext, type Io } from './run-command.ts';
 
 /** Retention's part: kept and deleted backups with their kind, then everything left behind by crashes. */
@@ -23,6 +24,26 @@ function printBackups(b: CleanupResult['backups'], dryRun: boolean, io: Io): voi
   for (const u of invalid) io.out(`  ${u.id}: invalid manifest (${u.problem}): left alone for a human to look at; protects no backup\n`);
 }
 
+/** Base backups and the WAL archive: printed only where point-in-time recovery is set up (or its retention failed). */
+function printPhysicalAndWal(r: CleanupResult, io: Io): void {
+  const p = r.physical;
+  const w = r.wal;
+  const would = r.dryRun ? 'would be deleted' : 'deleted';
+  if (p.skipped?.startsWith('failed') || w.skipped?.startsWith('failed')) {
+    io.out(`base backups and WAL: retention FAILED (${p.skipped ?? w.skipped})\n`);
+    return;
+  }
+  const orphans = p.orphans ?? [];
+  const invalid = p.invalid ?? [];
+  if (p.kept.length + p.deleted.length + orphans.length + invalid.length === 0 && w.deleted === 0) return;
+  io.out(`base backups: ${p.kept.length} kept, ${p.deleted.length} ${would}${p.deleted.length > 0 ? `: ${p.deleted.join(', ')}` : ''}\n`);
+  for (const o of orphans) io.out(`  ${o.id}: files without a manifest (last written ${o.lastModified}): ${r.dryRun ? 'would be removed' : 'removed'}\n`);
+  for (const u of invalid) io.out(`  ${u.id}: invalid manifest (${u.problem}): left alone for a human to look at; protects no WAL\n`);
+  if (w.note) io.out(`WAL: ${w.note}\n`);
+  else if (w.deleted === 0) io.out(`WAL: nothing older than ${w.keptFrom ?? '?'} (the oldest kept base backup's start) to delete\n`);
+  else io.out(`WAL: ${w.deleted} file(s) ${would} (${formatBytes(w.bytes)}, ${w.first} .. ${w.last}); kept from ${w.keptFrom} (the oldest kept base backup's start)\n`);
+}
+
 function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
   const would = r.dryRun ? 'would be deleted' : 'deleted';
   if (r.dryRun) io.out('Dry run: nothing was deleted.\n');
@@ -34,6 +55,7 @@ function printResult(r: CleanupResult, { io }: CommandContext<unknown>): void {
   for (const f of r.functions) io.out(`function ${f.name}(): ${f.called ? `called, returned ${JSON.stringify(f.result)}` : f.error ? `FAILED: ${f.error}` : r.dryRun ? 'would be called' : 'not called (deadline)'}\n`);
   for (const v of r.vacuum) io.out(`VACUUM (ANALYZE) ${v.table}: ${v.done ? 'done' : v.error ? `FAILED: ${v.error}` : r.dryRun ? 'would run' : 'not run (deadline)'}\n`);
   printBackups(r.backups, r.dryRun, io);
+  printPhysicalAndWal(r, io);
   for (const d of r.scratch) io.out(`scratch ${d}: removed (left on this machine by a killed job)\n`);
   if (!r.complete && !r.dryRun) io.out('Not complete: run again to continue.\n');
 }
@@ -54,6 +76,11 @@ keepMonthly keeps it; the newest is always kept. Full backups are counted apart 
 push out a full backup. A manifest is deleted before its data. What crashed writers left behind,
 once older than a day, is removed: files without a manifest, temporary files, and unfinished S3
 multipart uploads (where the store can list them). An invalid manifest is reported, never deleted.
+
+Base backups (pgops basebackup) follow the same keep rules. Then the WAL archive: every WAL file
+older than the oldest kept base backup's start is deleted, on every timeline, and everything from
+there on is kept, so recovery from any kept base backup still reaches the newest segment. With no
+valid base backup, no WAL is deleted.
 
 Example config (pgops.json):
   { "retention": { "keepLast": 7, "keepDaily": 7, "keepWeekly": 4, "keepMonthly": 12 },

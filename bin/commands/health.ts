@@ -62,6 +62,13 @@ async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
   return result;
 }
 
+/** A failing wal-archiving check in full: a gap's name and how far recovery reaches do not fit a table cell. */
+function walArchivingInFull(r: HealthResult): string {
+  const c = r.checks.find((x) => x.name === 'wal-archiving');
+  if (!c || c.status === 'ok' || c.status === 'info') return '';
+  return `\nwal-archiving (${c.status}): ${redactString(c.summary)}\n`;
+}
+
 export function healthCommand(io: Io): Command {
   return new Command('health')
     .description('run every health check (database, backups, restore tests); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
@@ -87,7 +94,10 @@ Examples:
   $ pgops health --max-backup-age-hours 50 --long-running-query-seconds 60`)
     .action((_o, cmd: Command) => runCommand<HealthOpts, HealthResult>(cmd, io,
       health,
-      (r, { io: o }) => o.out(formatHealthTable(r, { color: o.isTTY, width: o.isTTY ? process.stdout.columns : 160 })),
+      (r, { io: o }) => {
+        o.out(formatHealthTable(r, { color: o.isTTY, width: o.isTTY ? process.stdout.columns : 160 }));
+        o.out(walArchivingInFull(r));
+      },
       {
         exitCode: (r) => healthExitCode(r.status),
         // Bad usage or configuration means the checks could not run: UNKNOWN, not CRITICAL.

@@ -9,6 +9,7 @@ import type { WalDeps, WalFetchResult, WalPushResult } from '../../functions/cor
 import { WAL_FETCH_ABORT_EXIT } from '../../functions/core/wal/errors.ts';
 import type { WalReceiveResult } from '../../functions/core/wal/receive.ts';
 import { runCommand, type Io } from './run-command.ts';
+import { walStatusCommand } from './wal-status.ts';
 
 /** The archive's dependencies; never resolves the database target (no connection is made). */
 async function walDeps(rt: Runtime): Promise<WalDeps> {
@@ -105,7 +106,7 @@ Example:
     pgops wal receive --create-slot`)
     .action((_o, cmd: Command) => runCommand<ReceiveOptions, WalReceiveResult>(cmd, io, async ({ rt, opts }) => {
       const { receiveWal } = await import('../../functions/core/wal/receive.ts');
-      const deps = await rt.backupDeps();
+      const deps = await rt.backupDeps({ signal: rt.signal() });
       const reporting = { alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment };
       return receiveWal({ ...deps, binDir: deps.binDir ?? rt.binDir(), reporting }, { slot: opts.slot, createSlot: opts.createSlot, synchronous: opts.synchronous });
     }, (r) => io.out(`wal receive: stopped by ${r.stoppedBy}; ${r.segmentsUploaded} segment(s) archived${r.lastSegment ? ` (last ${r.lastSegment})` : ''}, ${r.partialUploads} partial upload(s)\n`), { job: 'wal receive' }));
@@ -113,8 +114,9 @@ Example:
 
 export function walCommand(io: Io): Command {
   return new Command('wal')
-    .description('the WAL archive: archive_command (push), restore_command (fetch), streaming (receive)')
+    .description('the WAL archive: archive_command (push), restore_command (fetch), streaming (receive), the restore window (status)')
     .addCommand(pushCommand(io))
     .addCommand(fetchCommand(io))
-    .addCommand(receiveCommand(io));
+    .addCommand(receiveCommand(io))
+    .addCommand(walStatusCommand(io));
 }

@@ -33,7 +33,7 @@ function defaultMetrics(): MetricsSink {
   return m;
 }
 
-/** Metric names: HealthStatus and HealthStatus.<check> (0 ok, 1 warning, 2 critical, 3 unknown), BackupAgeHours, BackupBytes. */
+/** Metric names: HealthStatus and HealthStatus.<check> (0 ok, 1 warning, 2 critical, 3 unknown), WalArchiveAgeMinutes, BackupAgeHours, BackupBytes. */
 export function emitHealthMetrics(sink: MetricsSink, run: HealthRun): void {
   const r: HealthResult = run.result;
   sink.addDimension('database', r.database);
@@ -41,6 +41,9 @@ export function emitHealthMetrics(sink: MetricsSink, run: HealthRun): void {
   for (const c of r.checks) {
     sink.addMetric(`HealthStatus.${c.name}`, MetricUnit.NoUnit, healthExitCode(c.status === 'info' ? 'ok' : c.status));
   }
+  // The age of the newest archived WAL segment, when there is an archive: the CDK's WAL alarm reads it.
+  const wal = r.checks.find((c) => c.name === 'wal-archiving');
+  if (wal?.value !== undefined) sink.addMetric('WalArchiveAgeMinutes', MetricUnit.NoUnit, wal.value);
   const newest = run.backup.newest;
   if (newest) {
     sink.addMetric('BackupAgeHours', MetricUnit.NoUnit, Number(newest.ageHours.toFixed(2)));

@@ -13,6 +13,7 @@ import type { Storage } from '../storage/types.ts';
 import { applyRetention, type RetentionReport } from './retention.ts';
 import { callFunctions, deleteExpiredRows, resolveFunctions, resolveRules, vacuumAnalyze, type FunctionResult, type RowRuleResult, type VacuumResult } from './rows.ts';
 import { sweepStaleScratch } from '../backup/scratch.ts';
+import { runWalRetention, type PhysicalRetentionResult, type WalRetentionResult } from './wal-retention.ts';
 
 export interface CleanupDeps {
   target: DbTarget;
@@ -52,6 +53,10 @@ export interface CleanupResult {
   functions: FunctionResult[];
   vacuum: VacuumResult[];
   backups: BackupsResult;
+  /** Base backups kept and deleted by the same keep rules as logical full backups. */
+  physical: PhysicalRetentionResult;
+  /** The WAL archive: files no kept base backup needs, deleted (or that would be). */
+  wal: WalRetentionResult;
   /** Scratch directories of killed backup, verify or restore runs (older than a day) removed from this machine. */
   scratch: string[];
   durationMs: number;
@@ -68,7 +73,7 @@ const pastDeadline = (deadline?: number) => deadline !== undefined && Date.now()
 
 export async function runCleanup(deps: CleanupDeps, request: CleanupRequest = {}): Promise<CleanupResult> {
   const dryRun = request.dryRun ?? false;
-  const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, scratch: [], durationMs: 0 };
+  const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, physical: { kept: [], deleted: [] }, wal: { deleted: 0, bytes: 0, keptFrom: null }, scratch: [], durationMs: 0 };
   const started = performance.now();
   return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
     job: 'cleanup',
@@ -96,6 +101,8 @@ async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<Cl
     const fns = await resolveFunctions(client, cleanup.callFunctions);
     // Retention first: it is quick, and a long row backlog must not starve it run after run.
     result.backups = await runRetention(deps, dryRun, failures);
+    const walPart = { storage: deps.storage, databaseId: deps.databaseId, retention: deps.config.retention, logger: deps.logger, now: (deps.clock ?? (() => new Date()))(), deadline: deps.deadline };
+    Object.assign(result, await runWalRetention(walPart, dryRun, failures));
     result.rows = await deleteExpiredRows(client, rules, opts);
     for (const r of result.rows) if (r.error) failures.push(`rule "${r.rule}": ${r.error}`);
     result.functions = await callFunctions(client, fns, opts);
@@ -109,7 +116,8 @@ async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<Cl
     && result.rows.every((r) => r.complete)
     && (dryRun || result.functions.every((f) => f.called))
     && (dryRun || result.vacuum.every((v) => v.done))
-    && result.backups.skipped !== 'deadline';
+    && result.backups.skipped !== 'deadline'
+    && result.wal.skipped !== 'deadline';
   if (failures.length > 0) throw new CleanupError(`cleanup failed: ${failures.join('; ')}`, result);
   // What a killed (kill -9) job left on this machine; the next restore or verify sweeps it too.
   if (!dryRun) result.scratch = await sweepStaleScratch(deps.tmpDir, deps.logger);

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import type { CheckResult, HealthThresholds } from './types.ts';
 import { formatBytes } from '../format.ts';
+import { parseLsn, parseSegmentFileName, segmentNumberOf, segmentStartLsn } from '../wal/lsn.ts';
 
 export interface DbCheckContext {
   client: pg.Client;
@@ -233,6 +234,37 @@ export interface ArchiverSnapshot {
   statsReset: string | null;
 }
 
+/** Where a primary writes its WAL now: the current LSN and segment size (null on a standby). */
+export interface ServerWalPosition {
+  lsn: bigint;
+  segmentSize: number;
+}
+
+export async function readServerWalPosition(client: pg.Client): Promise<ServerWalPosition | null> {
+  // wal_segment_size is in bytes from PostgreSQL 11 on; pg_current_wal_lsn() fails during recovery.
+  const r = await client.query<{ lsn: string | null; size: string }>(`
+    SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS lsn,
+           (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS size`);
+  const row = r.rows[0];
+  return row?.lsn ? { lsn: parseLsn(row.lsn), segmentSize: Number(row.size) } : null;
+}
+
+/**
+ * Whether `archivedWal` (a segment or partial file name) is the segment the server writes to or the
+ * one before it: an idle server switches no segment, so an old newest segment is then not a lag.
+ * Returns the bytes written since the end of that segment (archived at the next switch), or
+ * undefined when the archive is behind.
+ */
+export function caughtUpWith(position: ServerWalPosition | null | undefined, archivedWal: string | null | undefined): { pendingBytes: number } | undefined {
+  if (!position || !archivedWal) return undefined;
+  const archived = parseSegmentFileName(archivedWal.slice(0, 24), position.segmentSize);
+  if (!archived) return undefined;
+  const current = segmentNumberOf(position.lsn, position.segmentSize);
+  if (archived.segno < current - 1n) return undefined;
+  const pending = position.lsn - segmentStartLsn(archived.segno + 1n, position.segmentSize);
+  return { pendingBytes: pending > 0n ? Number(pending) : 0 };
+}
+
 export async function checkWalArchiving(ctx: DbCheckContext, previous: ArchiverSnapshot | undefined, now: Date): Promise<{ result: CheckResult; snapshot?: ArchiverSnapshot }> {
   const s = await ctx.client.query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_timeout')");
   const setting = (n: string) => s.rows.find((x) => x.name === n)?.setting;
@@ -273,9 +305,11 @@ export async function checkWalArchiving(ctx: DbCheckContext, previous: ArchiverS
   if (newFailures > 0) {
     return { snapshot, result: { name: 'wal-archiving', status: 'warning', summary: `${newFailures} archiving failure(s) since the last run; archiving has recovered (last segment ${row.last_archived_wal})`, value: newFailures, threshold: 0, details } };
   }
-  // With archive_timeout set, a segment is expected at least that often.
+  // With archive_timeout set, a segment is expected at least that often, unless the server is idle
+  // (nothing written since the last archived segment: PostgreSQL then switches no segment).
   const maxAge = timeout > 0 ? Math.max(2 * timeout, 3600) : undefined;
-  if (maxAge !== undefined && ageSeconds !== undefined && ageSeconds > maxAge) {
+  const caughtUp = caughtUpWith(await readServerWalPosition(ctx.client), row.last_archived_wal);
+  if (maxAge !== undefined && ageSeconds !== undefined && ageSeconds > maxAge && !caughtUp) {
     return { snapshot, result: { name: 'wal-archiving', status: 'warning', summary: `no WAL segment archived for ${formatSeconds(ageSeconds)} (archive_timeout ${timeout} s)`, value: Math.round(ageSeconds), threshold: maxAge, details } };
   }
   return {

@@ -10,9 +10,10 @@ import { formatBytes } from '../format.ts';
 import { redact, redactString } from '../redact.ts';
 import { backupChecks, type BackupFacts } from './backups.ts';
 import {
-  checkBlocked, checkBloat, checkConnections, checkLongRunning, checkReplication, checkUnusedIndexes, checkWalArchiving,
+  checkBlocked, checkBloat, checkConnections, checkLongRunning, checkReplication, checkUnusedIndexes,
   readDatabaseSize, readServerFacts, type DbCheckContext,
 } from './database.ts';
+import { checkServerWal, readWalArchive, walArchivingResult } from './wal-archiving.ts';
 import { checkDatabaseId } from '../catalog/layout.ts';
 import { addSizeSample, emptyHealthState, growthSince, readHealthState, writeHealthState, type HealthState } from './state.ts';
 import { CHECK_NAMES, worstStatus, type CheckName, type CheckResult, type HealthDeps, type HealthResult } from './types.ts';
@@ -70,6 +71,7 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
   const nextState: HealthState = { ...state };
 
   const backupsDone = backupChecks(deps.storage, deps.databaseId, thresholds, now, deps.logger);
+  const walArchiveDone = readWalArchive(deps.storage, deps.databaseId, deps.config, now);
 
   let client: pg.Client | undefined;
   const t0 = performance.now();
@@ -96,6 +98,8 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
 
   const backups = await backupsDone;
   for (const c of backups.checks) results.set(c.name, c);
+  // The archive is judged even when the database is unreachable: its age is what the WAL alarm reads.
+  results.set('wal-archiving', walArchivingResult(await walArchiveDone, results.get('wal-archiving')!, thresholds));
 
   if (deps.storage && !stateError) {
     try {
@@ -150,7 +154,7 @@ async function runDbChecks(client: pg.Client, deps: HealthDeps, now: Date, resul
   }));
   results.set('unused-indexes', await guarded('unused-indexes', () => checkUnusedIndexes(ctx)));
   results.set('wal-archiving', await guarded('wal-archiving', async () => {
-    const { result, snapshot } = await checkWalArchiving(ctx, state.archiver, now);
+    const { result, snapshot } = await checkServerWal(ctx, state.archiver, now);
     if (snapshot) nextState.archiver = snapshot;
     return result;
   }));
