@@ -4,9 +4,10 @@
 // PGOPS_BENCH_PITR_WAL_MB (default 1024) has been written after the backup. `pgops pitr` recovers
 // to the last LSN into a data directory, restore_command = the bundled CLI's `wal fetch`; the
 // figure is the replay: from the scratch server's start to its promotion, in seconds and MB/s of
-// WAL. Run alone: npx tsx bench/pitr.ts
+// WAL; then the same recovery with a raw restore_command (gunzip from the archive folder) for the
+// ratio. Run alone: npx tsx bench/pitr.ts
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,6 +22,12 @@ import { parseLsn } from '../functions/core/wal/lsn.ts';
 import { archivingConf, bundledCli, sharedStorageDir } from '../test/helpers/archiving.ts';
 import { prepareArchiveFolder, waitArchived } from '../test/helpers/physical.ts';
 
+/** The same recovery with a raw restore_command: gunzip from the archive folder, no checks. */
+export interface RawRecovery {
+  recoverySeconds: number;
+  mbPerSecond: number;
+}
+
 export interface PitrBenchResult {
   /** WAL from the base backup's start to the target, in bytes. */
   walBytes: number;
@@ -34,6 +41,7 @@ export interface PitrBenchResult {
   /** The whole job, output (--data-dir) included. */
   totalSeconds: number;
   baseBackupBytes: number;
+  raw?: RawRecovery;
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -69,7 +77,7 @@ async function generateWal(pg: EmbeddedPostgres, storage: FileStorage, databaseI
 }
 
 /** Recover `storageDir`'s archive to `lsn` from its newest base backup, timing the phases. */
-export async function benchRecovery(o: { storageDir: string; databaseId: string; lsn: string; binDir: string }): Promise<Omit<PitrBenchResult, 'walBytes' | 'baseBackupBytes'>> {
+export async function benchRecovery(o: { storageDir: string; databaseId: string; lsn: string; binDir: string; walFetchArgv?: string[] }): Promise<Omit<PitrBenchResult, 'walBytes' | 'baseBackupBytes'>> {
   const out = mkdtempSync(join(tmpdir(), 'pgops-bench-pitr-out-'));
   chmodSync(out, 0o755);
   const t0 = performance.now();
@@ -78,7 +86,7 @@ export async function benchRecovery(o: { storageDir: string; databaseId: string;
   try {
     const r = await runPitr({
       storage: new FileStorage(pathToFileURL(o.storageDir).href), logger: silentLogger, alerter: new MemoryAlerter(), environment: 'bench',
-      databaseId: o.databaseId, serverBinDir: o.binDir, binDir: o.binDir, walFetch: { argv: [process.execPath, bundledCli()] },
+      databaseId: o.databaseId, serverBinDir: o.binDir, binDir: o.binDir, walFetch: { argv: o.walFetchArgv ?? [process.execPath, bundledCli()] },
       recoveryTimeoutMs: 60 * 60_000,
       onProgress: (p) => { if (p.phase === 'recovery' && replayStart === 0) replayStart = performance.now(); },
       onRecovered: () => { promoted = performance.now(); },
@@ -88,6 +96,25 @@ export async function benchRecovery(o: { storageDir: string; databaseId: string;
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+/**
+ * A restore_command as hand-rolled setups write it: gunzip the archived file from the archive folder
+ * (history files are stored plain), exit 1 when it is not there. It takes the same arguments as
+ * `pgops --quiet wal fetch %f %p` and reads the folder from the same environment.
+ */
+function rawFetchScript(dir: string): string[] {
+  const script = join(dir, 'raw-fetch.sh');
+  writeFileSync(script, [
+    '#!/bin/sh',
+    'f="$4"; p="$5"; d="${PGOPS_STORAGE#file://}/$PGOPS_DATABASE_ID/wal"',
+    'tl=$(printf %s "$f" | cut -c1-8)',
+    'if [ -f "$d/$tl/$f.gz" ]; then gzip -dc "$d/$tl/$f.gz" > "$p"; exit $?; fi',
+    'if [ -f "$d/$f" ]; then cp "$d/$f" "$p"; exit $?; fi',
+    'exit 1',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  return ['/bin/sh', script];
 }
 
 export async function benchPitr(o: { walMb?: number; log?: (m: string) => void } = {}): Promise<PitrBenchResult> {
@@ -105,7 +132,16 @@ export async function benchPitr(o: { walMb?: number; log?: (m: string) => void }
     const walBytes = Number(parseLsn(lsn) - parseLsn(base.startLsn));
     log(`recovering ${(walBytes / 1024 / 1024).toFixed(0)} MiB of WAL to ${lsn}`);
     const r = await benchRecovery({ storageDir, databaseId, lsn, binDir: pg.binDir });
-    return { ...r, walBytes, baseBackupBytes: base.bytes, mbPerSecond: walBytes / 1024 / 1024 / r.recoverySeconds };
+    log('the same recovery with a raw restore_command (gunzip from the archive folder)');
+    const scripts = mkdtempSync(join(tmpdir(), 'pgops-bench-rawfetch-'));
+    chmodSync(scripts, 0o755);
+    try {
+      const raw = await benchRecovery({ storageDir, databaseId, lsn, binDir: pg.binDir, walFetchArgv: rawFetchScript(scripts) });
+      const mbps = (seconds: number) => walBytes / 1024 / 1024 / seconds;
+      return { ...r, walBytes, baseBackupBytes: base.bytes, mbPerSecond: mbps(r.recoverySeconds), raw: { recoverySeconds: raw.recoverySeconds, mbPerSecond: mbps(raw.recoverySeconds) } };
+    } finally {
+      rmSync(scripts, { recursive: true, force: true });
+    }
   } finally {
     await pg.stop();
     rmSync(storageDir, { recursive: true, force: true });
@@ -117,11 +153,12 @@ export function pitrTable(r: PitrBenchResult): string {
   return [
     `WAL ${mib(r.walBytes)} MiB (${r.walSegments} segments restored by pgops wal fetch), base backup ${mib(r.baseBackupBytes)} MiB stored.`,
     '',
-    '| operation | seconds | MB/s of WAL |',
-    '|---|---:|---:|',
-    `| fetch, verify and unpack the base backup | ${r.baseBackupSeconds.toFixed(1)} | |`,
-    `| recovery (server start to promotion, restore_command = pgops wal fetch) | ${r.recoverySeconds.toFixed(1)} | ${r.mbPerSecond.toFixed(1)} |`,
-    `| the whole pgops pitr job (--data-dir) | ${r.totalSeconds.toFixed(1)} | |`,
+    '| operation | seconds | MB/s of WAL | ratio |',
+    '|---|---:|---:|---:|',
+    `| fetch, verify and unpack the base backup | ${r.baseBackupSeconds.toFixed(1)} | | |`,
+    ...(r.raw ? [`| recovery, raw restore_command (gunzip from the archive folder) | ${r.raw.recoverySeconds.toFixed(1)} | ${r.raw.mbPerSecond.toFixed(1)} | 1.00x |`] : []),
+    `| recovery (server start to promotion, restore_command = pgops wal fetch) | ${r.recoverySeconds.toFixed(1)} | ${r.mbPerSecond.toFixed(1)} | ${r.raw ? `${(r.recoverySeconds / r.raw.recoverySeconds).toFixed(2)}x` : ''} |`,
+    `| the whole pgops pitr job (--data-dir) | ${r.totalSeconds.toFixed(1)} | | |`,
   ].join('\n');
 }
 

@@ -1,14 +1,21 @@
 // npm run bench: pgops backup/restore against the raw PostgreSQL tools, in one run, on one
 // generated database of at least 1 GB (pgbench scale 70 plus poorly compressible random bytes,
 // because pgbench data alone compresses ~50:1 and would barely exercise the upload path).
-// Prints a markdown table and writes bench/results.json. Ratios, not absolute times, are the
+// Then the physical side: base backup vs raw pg_basebackup | gzip, wal push as archive_command vs
+// a raw gzip archive_command, and recovery of 1 GB of WAL through wal fetch vs a raw gunzip.
+// Prints markdown tables and writes bench/results.json. Ratios, not absolute times, are the
 // figures that matter: the same machine, server and data for both sides of each ratio.
+// PGOPS_BENCH_PARTS=logical or =physical runs one part.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../bin/demo/embedded-postgres.ts';
+import { archivingConf, sharedStorageDir } from '../test/helpers/archiving.ts';
+import { baseBackupTable, benchBaseBackup, loadBenchData } from './basebackup.ts';
+import { benchPitr, pitrTable } from './pitr.ts';
+import { benchWalPush } from './wal-push.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SCALE = Number(process.env.PGOPS_BENCH_SCALE ?? 70);
@@ -93,7 +100,7 @@ const a = await s.run(); console.log(a.port);`;
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
-async function main(): Promise<void> {
+async function logical(): Promise<Record<string, unknown>> {
   const work = mkdtempSync(join(tmpdir(), 'pgops-bench-'));
   log(`starting PostgreSQL (work dir ${work})`);
   const pg = await startEmbeddedPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '8GB', checkpoint_timeout: '30min', maintenance_work_mem: '512MB', max_connections: 40 } });
@@ -163,13 +170,51 @@ async function main(): Promise<void> {
       rows: rows.map((r) => ({ ...r, ratio: r.ourMs / r.rawMs, peakRssMB: r.rssKb ? r.rssKb / 1024 : null })),
       backupBytes: (JSON.parse(fileBackup.code === 0 ? await readStdoutJson(fileBackup) : '{}') as { bytes?: number }).bytes,
     };
-    writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    log('wrote bench/results.json');
+    return results;
   } finally {
     s3?.stop();
     await pg.stop();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+async function physical(): Promise<Record<string, unknown>> {
+  const storageDir = sharedStorageDir('pgops-bench-bb-');
+  const pg = await startEmbeddedPostgres({ conf: archivingConf(storageDir, 'bench'), settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  let basebackup;
+  try {
+    const scale = Number(process.env.PGOPS_BENCH_BB_SCALE ?? 20);
+    const randomMiB = Number(process.env.PGOPS_BENCH_BB_RANDOM_MB ?? 150);
+    log(`base backup: pgbench -i -s ${scale} + ${randomMiB} MiB random bytea`);
+    await loadBenchData(pg, scale, randomMiB);
+    basebackup = await benchBaseBackup({ pg, storageDir, databaseId: 'bench', rounds: Number(process.env.PGOPS_BENCH_BB_ROUNDS ?? 5), log: (m) => log(`base backup: ${m}`) });
+  } finally {
+    await pg.stop();
+    rmSync(storageDir, { recursive: true, force: true });
+  }
+  log('wal push as archive_command vs gzip -1');
+  const walPush = await benchWalPush({ segments: Number(process.env.PGOPS_BENCH_WAL_SEGMENTS ?? 24) });
+  log('recovery of 1 GB of WAL');
+  const pitr = await benchPitr({ walMb: Number(process.env.PGOPS_BENCH_PITR_WAL_MB ?? 1024), log: (m) => log(`pitr: ${m}`) });
+  const walTable = [
+    `${walPush.segments} segments of ${mib(walPush.segmentBytes)} MiB, one shell per segment as the archiver runs it, file storage; stored/original ${walPush.compressionRatio}.`,
+    '',
+    '| archive_command | seconds | segments/s | MiB/s | ratio |',
+    '|---|---:|---:|---:|---:|',
+    `| raw: gzip -1 < %p > <archive>/%f.gz | ${walPush.rawSeconds} | ${walPush.rawSegmentsPerSecond} | | 1.00x |`,
+    `| pgops wal push %p (bundled CLI) | ${walPush.seconds} | ${walPush.segmentsPerSecond} | ${walPush.mibPerSecond} | ${walPush.ratio.toFixed(2)}x |`,
+  ].join('\n');
+  process.stdout.write(`\n${baseBackupTable(basebackup)}\n\n${walTable}\n\n${pitrTable(pitr)}\n`);
+  return { basebackup, walPush, pitr };
+}
+
+async function main(): Promise<void> {
+  const parts = (process.env.PGOPS_BENCH_PARTS ?? 'logical,physical').split(',').map((p) => p.trim());
+  const results: Record<string, unknown> = { measuredAt: new Date().toISOString() };
+  if (parts.includes('logical')) Object.assign(results, await logical());
+  if (parts.includes('physical')) results.physical = await physical();
+  writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  log('wrote bench/results.json');
 }
 
 await main();

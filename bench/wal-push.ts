@@ -2,11 +2,12 @@
 // shell per segment running the bundled CLI (as the container ships it), one segment at a time.
 // Real 16 MiB segments from a real cluster (random-looking row data, so gzip has real work), file
 // storage. Run alone: `npx tsx bench/wal-push.ts` (PGOPS_BENCH_WAL_SEGMENTS, default 24); or call
-// `benchWalPush()` from bench/run.ts.
+// `benchWalPush()` from bench/run.ts. The ratio is against the raw archive_command
+// `gzip -1 < %p > <archive>/%f.gz` over the same segments (no checksum, no verification, no S3).
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -18,6 +19,11 @@ const run = promisify(execFile);
 
 export interface WalPushBench {
   segments: number;
+  /** The raw archive_command over the same segments: `gzip -1 < %p > <archive>/%f.gz`. */
+  rawSeconds: number;
+  rawSegmentsPerSecond: number;
+  /** pgops seconds over raw seconds. */
+  ratio: number;
   segmentBytes: number;
   seconds: number;
   segmentsPerSecond: number;
@@ -79,10 +85,19 @@ export async function benchWalPush(options: { segments?: number } = {}): Promise
     const started = performance.now();
     for (const file of files) await run('/bin/sh', ['-c', `${env} ${shellQuote(process.execPath)} ${shellQuote(cli)} --quiet wal push ${shellQuote(file)}`]);
     const seconds = (performance.now() - started) / 1000;
+    // The raw side, after ours (the segments are as warm in the page cache for both).
+    const rawStore = join(work, 'raw');
+    mkdirSync(rawStore);
+    const rawStarted = performance.now();
+    for (const file of files) await run('/bin/sh', ['-c', `gzip -1 < ${shellQuote(file)} > ${shellQuote(join(rawStore, `${basename(file)}.gz`))}`]);
+    const rawSeconds = (performance.now() - rawStarted) / 1000;
     const du = spawnSync('du', ['-sb', join(store, 'bench', 'wal')], { encoding: 'utf8' });
     const stored = Number(du.stdout.split('\t')[0] ?? 0);
     return {
       segments: files.length, segmentBytes, seconds: Math.round(seconds * 100) / 100,
+      rawSeconds: Math.round(rawSeconds * 100) / 100,
+      rawSegmentsPerSecond: Math.round((files.length / rawSeconds) * 100) / 100,
+      ratio: Math.round((seconds / rawSeconds) * 100) / 100,
       segmentsPerSecond: Math.round((files.length / seconds) * 100) / 100,
       mibPerSecond: Math.round(((files.length * segmentBytes) / (1 << 20) / seconds) * 10) / 10,
       compressionRatio: Math.round((stored / (files.length * segmentBytes)) * 1000) / 1000,

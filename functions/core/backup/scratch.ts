@@ -1,7 +1,9 @@
-// Local scratch directories of the restore, verify and backup jobs: named `pgops-<job>-*` under the
-// temporary directory, so that one a killed job left behind (kill -9 runs no clean-up) is
-// recognisable, and removed by the next restore or verify once it is older than a day.
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+// Local scratch directories of the restore, verify, backup and pitr jobs: named `pgops-<job>-*`
+// under the temporary directory, so that one a killed job left behind (kill -9 runs no clean-up) is
+// recognisable, and removed by the next restore, verify, pitr or cleanup once it is older than a day.
+// A pitr scratch cluster's server outlives a killed job (pg_ctl detaches it): it is stopped first.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.ts';
@@ -9,7 +11,7 @@ import type { Logger } from '../logger.ts';
 
 export type ScratchJob = 'restore' | 'verify' | 'backup';
 
-const SCRATCH = /^pgops-(restore|verify|backup)-/;
+const SCRATCH = /^pgops-(restore|verify|backup|pitr)-/;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export function scratchParent(tmpDir: string | undefined): string {
@@ -38,6 +40,7 @@ export async function sweepStaleScratch(tmpDir: string | undefined, logger: Logg
     const dir = join(parent, name);
     try {
       if (now - (await newestChange(dir)) < maxAgeMs) continue;
+      if (name.startsWith('pgops-pitr-')) await stopLeftoverServer(join(dir, 'data'), logger);
       await rm(dir, { recursive: true, force: true });
       removed.push(name);
     } catch (err) {
@@ -54,4 +57,29 @@ async function newestChange(dir: string): Promise<number> {
   let newest = st.mtimeMs;
   for (const e of await readdir(dir)) newest = Math.max(newest, (await stat(join(dir, e)).catch(() => st)).mtimeMs);
   return newest;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Stop the server a killed pitr job left running on `dataDir` (immediate shutdown: it is scratch).
+ * Only a process whose command line names that data directory: a stale pid file's number may
+ * belong to another process by now.
+ */
+export async function stopLeftoverServer(dataDir: string, logger: Logger): Promise<void> {
+  const pid = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  if (!cmdline.includes(dataDir)) return;
+  logger.info(`stopping the scratch PostgreSQL a killed pitr job left running (pid ${pid})`, { dataDir });
+  process.kill(pid, 'SIGQUIT');
+  for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
 }

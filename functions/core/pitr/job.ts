@@ -19,6 +19,7 @@ import { checkOutput, parseOutputFlags, produceOutput, type OutputDeps, type Out
 import { planRecovery, type BaseBackup, type PlanDocument, type RecoveryPlan } from './plan.ts';
 import { checkRestoreCommand, LogFollower, readRecoveredTo, startServer, stopServer, waitForPromotion, type RecoveredTo } from './recovery.ts';
 import { configureRecovery, createScratch, removeScratch, serverUser, type ScratchCluster } from './scratch.ts';
+import { sweepStaleScratch } from '../backup/scratch.ts';
 import { parseTargetFlags, recoveryTargetSettings, targetDocument, type TargetFlags } from './targets.ts';
 import { unpackBaseBackup } from './unpack.ts';
 
@@ -162,6 +163,8 @@ async function makePlan(deps: PitrDeps, databaseId: string, spec: ReturnType<typ
 async function recover(deps: PitrDeps, run: Required<Run>, out: OutputSpec): Promise<PitrResult> {
   const { plan } = run;
   const serverBinDir = findPgBinDir({ configured: deps.serverBinDir, tools: SERVER_TOOLS });
+  // What a killed (kill -9) pitr left here: its scratch cluster, still running, once a day old.
+  await sweepStaleScratch(deps.tmpDir, deps.logger);
   const scratch = await createScratch({ tmpDir: deps.tmpDir, user: await serverUser(deps.serverUser) });
   try {
     await fetchBaseBackup(deps, plan.backup, scratch);

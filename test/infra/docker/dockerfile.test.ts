@@ -47,9 +47,11 @@ describe('docker/Dockerfile', () => {
     expect(run.some((i) => i.keyword === 'ARG' && i.args === 'PG_MAJOR')).toBe(true);
   });
 
-  it('installs the client tools and the server of PG_MAJOR in one dnf transaction, with util-linux', () => {
+  it('installs the client tools and the server of PG_MAJOR in one dnf transaction, with util-linux, zstd and lz4', () => {
     const packages = /dnf install -y ((?:\S+ )+?)&&/.exec(installRun)?.[1]?.trim().split(' ') ?? [];
-    expect(packages).toEqual(expect.arrayContaining(['"postgresql${PG_MAJOR}"', '"postgresql${PG_MAJOR}-server"', 'util-linux', 'shadow-utils']));
+    expect(packages).toEqual(expect.arrayContaining(['"postgresql${PG_MAJOR}"', '"postgresql${PG_MAJOR}-server"', 'util-linux', 'shadow-utils', 'zstd', 'lz4']));
+    // physical.compression "zstd" | "lz4" runs the command-line tools: the build proves they start.
+    expect(installRun).toContain('zstd --version && lz4 --version');
     // Both of the requested major: the client (pg_dump) and the server (recovery of that major's backups).
     expect(installRun).toContain('pg_dump --version | grep -q " ${PG_MAJOR}\\."');
     expect(installRun).toContain('/usr/bin/postgres --version | grep -q " ${PG_MAJOR}\\."');
