@@ -1,6 +1,6 @@
 // The demo's point-in-time recovery: the cluster archives every WAL segment through `pgops wal
-// push`; a base backup; rows written after it; a restore point; a bad DELETE; recovery to the
-// restore point into a new database; the deleted rows are back and the later rows are kept.
+// push`; a base backup; rows written after it; a restore point; a bad DELETE; the restore window;
+// recovery to the restore point into a new database; the deleted rows are back, the later rows kept.
 import type pg from 'pg';
 import type { Alerter } from '../../functions/core/alerts/alerter.ts';
 import type { FileConfig } from '../../functions/core/config.ts';
@@ -11,6 +11,7 @@ import { runBaseBackup } from '../../functions/core/physical/basebackup.ts';
 import { runPitr, type PitrResult } from '../../functions/core/pitr/job.ts';
 import type { Storage } from '../../functions/core/storage/types.ts';
 import { formatBytes } from '../../functions/core/format.ts';
+import { readWalStatus } from '../../functions/core/wal/status.ts';
 
 export interface PitrPhaseContext {
   step: <T>(name: string, fn: () => Promise<T>, describe: (r: T) => string) => Promise<T>;
@@ -59,6 +60,11 @@ export async function pitrPhase(ctx: PitrPhaseContext): Promise<void> {
     const segment = await archiveCurrentWal(c);
     return { users, tokens, deleted, segment };
   }), (r) => `25 rows inserted after the base backup (${r.users} users, ${r.tokens} refresh tokens), restore point created;\n${BAD_DELETE}: ${r.deleted} users gone (and their tokens, ON DELETE CASCADE); WAL archived through ${r.segment}`);
+  await step('wal status (the restore window)', async () => {
+    const status = await readWalStatus({ storage: ctx.storage, databaseId: ctx.databaseId, logger: ctx.logger });
+    if (!status.ok) throw new PgopsError(`the archive is not whole: ${status.problems.join('; ')}`);
+    return status;
+  }, (r) => `restore window on timeline ${r.window.timeline}: from ${r.window.from?.time ?? '?'} (end of base backup ${r.window.from?.backupId ?? '?'}) to ${r.window.to?.time ?? '?'} (end of ${r.window.to?.segment ?? '?'}); no gap`);
   const recovered = await step(`pitr --target-name ${RESTORE_POINT} --target-db pgops_demo_pitr --create`, () => runPitr(
     { ...deps, target: () => Promise.resolve(target), serverBinDir: ctx.binDir, walFetch: { argv: ctx.cliArgv } },
     { target: { targetName: RESTORE_POINT }, output: { targetDb: 'pgops_demo_pitr', create: true } },
