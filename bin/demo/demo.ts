@@ -127,6 +127,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     await migrationsPhase(ctx);
     await backupPhase(ctx, pg.binDir);
     await pitrPhase({ ...ctx, logger: options.logger, databaseId: DEMO_DB, binDir: pg.binDir, cliArgv });
+    await healthAfterPhase(ctx);
     await cleanupPhase(ctx);
     if (ctx.alerter.sent.length > 0) say(`    alerts raised during the demo: ${ctx.alerter.sent.map((a) => a.summary).join('; ')}`);
   } finally {
@@ -190,7 +191,12 @@ async function backupPhase({ step, options, config, admin, target, storage, aler
     if (diff.length > 0) throw new PgopsError(`row counts differ after restore: ${diff.map((t) => `${t} ${source[t]} vs ${restored[t]}`).join(', ')}`);
     return restored;
   }, (r) => `all ${Object.keys(r).length} tables match (${Object.values(r).reduce((a, b) => a + b, 0)} rows)`);
-  await step('health (after the backup and its restore test)', () => runHealth(healthDeps), describeHealth);
+}
+
+/** After the logical backup, its restore test and the point-in-time recovery: every check is green. */
+async function healthAfterPhase({ step, options, config, target, storage }: DemoContext): Promise<void> {
+  const healthDeps = { target, session: config.database, storage, logger: options.logger, databaseId: DEMO_DB, environment: config.environment, config, migrationsDir: options.migrationsDir };
+  await step('health (after the backup, its restore test and the base backup)', () => runHealth(healthDeps), describeHealth);
 }
 
 async function cleanupPhase({ step, options, config, target, storage, alerter }: DemoContext): Promise<void> {
