@@ -80,8 +80,9 @@ function tarOf(path: string, compression: PhysicalManifest['compression'], args:
 }
 
 /** The pg_basebackup this test process started (setpriv execs it: same pid). */
+/** The streaming pg_basebackup (--pgdata=-), not the `pg_basebackup --version` the job runs first. */
 function pgBasebackupPid(): number | undefined {
-  return childProcesses(process.pid).find((p) => p.argv[0]?.endsWith('/pg_basebackup'))?.pid;
+  return childProcesses(process.pid).find((p) => p.argv[0]?.endsWith('/pg_basebackup') && p.argv.includes('--pgdata=-'))?.pid;
 }
 
 describe('on a cluster that archives its WAL through pgops wal push', () => {
