@@ -40,6 +40,7 @@ export async function bundleHandler(handler: string, outRoot: string): Promise<B
     legalComments: BUNDLE.legalComments,
     mainFields: [...BUNDLE.mainFields],
     banner: { js: BUNDLE.banner },
+    define: { ...BUNDLE.define },
     metafile: true,
     logLevel: 'warning',
   });

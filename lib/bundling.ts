@@ -2,8 +2,15 @@
 // (NodejsFunction), the container image (docker/Dockerfile) and the cold-start bench, so what is
 // measured and tested is what is deployed.
 
-/** ESM bundles; the banner gives CommonJS dependencies the require() they expect. */
-export const ESM_BANNER = "import { createRequire as __pgopsCreateRequire } from 'node:module'; const require = __pgopsCreateRequire(import.meta.url);";
+/**
+ * ESM bundles; the banner gives CommonJS dependencies the require() they expect, and the bundle's
+ * own file and directory, which `define` hands to code that reads __filename / __dirname (the
+ * migration linter's WASM parser looks for libpg-query.wasm beside the bundle).
+ */
+export const ESM_BANNER = "import { createRequire as __pgopsCreateRequire } from 'node:module'; import { fileURLToPath as __pgopsFileURLToPath } from 'node:url'; const require = __pgopsCreateRequire(import.meta.url); const __pgopsFilename = __pgopsFileURLToPath(import.meta.url); const __pgopsDirname = __pgopsFileURLToPath(new URL('.', import.meta.url));";
+
+/** Files a bundle that holds the migration linter needs beside it (relative to the repository root). */
+export const PARSER_WASM = 'node_modules/libpg-query/wasm/libpg-query.wasm';
 
 /**
  * The settings, in esbuild's own terms. Minified (keeping class and function names: logs name a
@@ -22,6 +29,8 @@ export const BUNDLE = {
   // ESM builds of dual packages first: smaller (tree-shaken) bundles of the AWS SDK and friends.
   mainFields: ['module', 'main'],
   banner: ESM_BANNER,
+  // Only where no module declares its own: a free __dirname in an ES module would throw.
+  define: { __dirname: '__pgopsDirname', __filename: '__pgopsFilename' },
   outExtension: '.mjs',
 } as const;
 
@@ -39,5 +48,6 @@ export function bundleCliFlags(): string[] {
     `--legal-comments=${BUNDLE.legalComments}`,
     `--main-fields=${BUNDLE.mainFields.join(',')}`,
     `--banner:js=${BUNDLE.banner}`,
+    ...Object.entries(BUNDLE.define).map(([k, v]) => `--define:${k}=${v}`),
   ];
 }

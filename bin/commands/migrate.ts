@@ -1,11 +1,14 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../functions/core/migrate/job.ts';
+import { findingLines, formatGithub, formatRules, formatText, hasErrors, ruleList, type RuleList } from '../../functions/core/migrate/lint/format.ts';
+import type { LintReport } from '../../functions/core/migrate/lint/types.ts';
 import { redact } from '../../functions/core/redact.ts';
 
 import { parseCount, runCommand, type CommandContext, type Io } from './run-command.ts';
 
 // Loaded on use: node-pg-migrate is only needed by these commands.
 const job = () => import('../../functions/core/migrate/job.ts');
+const lintJob = () => import('../../functions/core/migrate/lint/job.ts');
 
 function statusLines(s: MigrationStatus): string[] {
   const lines: string[] = [];
@@ -25,6 +28,7 @@ function statusLines(s: MigrationStatus): string[] {
 function printResult(result: MigrateResult, { io }: CommandContext<unknown>): void {
   // The same masking as --json: a dry run's SQL may carry a PASSWORD literal.
   const r = redact(result);
+  if (r.lint) io.out(`Lint findings (migrate.lint lets them through):\n${r.lint.findings.flatMap((f) => findingLines(f)).map((l) => `  ${l}`).join('\n')}\n`);
   if (r.dryRun) {
     io.out(`Dry run: would ${r.direction === 'up' ? 'apply' : 'revert'} ${r.ran.length} migration(s). Nothing was changed.\n`);
     for (const m of r.ran) io.out(`\n-- ${m.name} (${r.direction})\n${m.sql ?? ''}\n`);
@@ -58,7 +62,8 @@ Examples:
   $ pgops migrate down --count 2        # revert the last two
   $ pgops migrate to 003                # move to exactly 003_..., up or down
   $ pgops migrate validate              # exit 1 if an applied file was edited or deleted
-  $ pgops migrate create add_tokens --sql`);
+  $ pgops migrate create add_tokens --sql
+  $ pgops migrate lint --all            # safety rules on every file, no database needed`);
 
   migrate.command('up')
     .description('apply pending migrations (all by default)')
@@ -81,6 +86,8 @@ Examples:
     .action((target: string, _o, cmd: Command) => runCommand<{ dryRun?: boolean }, MigrateResult>(cmd, io,
       (ctx) => migrateDatabase(ctx, { command: 'to', target, dryRun: ctx.opts.dryRun }), printResult, { job: 'migrate' }));
 
+  migrate.addCommand(lintCommand(io));
+
   migrate.command('status')
     .description('list applied, pending, modified and missing migrations')
     .action((_o, cmd: Command) => runCommand(cmd, io,
@@ -102,4 +109,63 @@ Examples:
       (r, { io: o }) => o.out(`created ${r.path}\n`)));
 
   return migrate;
+}
+
+interface LintOptions { all?: boolean; format: 'text' | 'json' | 'github'; rules?: boolean }
+
+const LINT_HELP = `
+Lints what \`migrate up\` runs: the Up part of a .sql file, the SQL node-pg-migrate generates for a
+.js file's up. The Down part is only checked for syntax. SQL inside a function body, a string or a
+comment never triggers a rule.
+
+What it lints:
+  pgops migrate lint                 the pending migrations (needs a database)
+  pgops migrate lint --all           every file in --dir (no database needed)
+  pgops migrate lint FILE...         those files (no database needed)
+With a database, each finding that locks or rewrites a table names its size and estimated rows.
+
+Rules: \`pgops migrate lint --rules\` lists every rule with why it exists and the safe way to write
+it (squawk's rule ids where squawk has the rule). A table created earlier in the same migration is
+exempt from the lock rules.
+
+Ignore comments, once you have checked a statement is safe where it runs:
+  -- pgops:lint-ignore ban-drop-column, renaming-column -- the reason, for the reader
+     (on the comment line(s) directly above the statement)
+  -- pgops:lint-ignore-file prefer-text-field
+     (anywhere in the file; in a .js migration also // pgops:lint-ignore-file ...)
+
+Exit codes: 0 no error finding (warnings allowed), 1 an error finding, 2 bad usage.
+\`migrate up\` runs the same lint first and applies nothing while an error remains
+(config migrate.lint: "error" [default], "warn", "off").
+
+Examples:
+  $ pgops migrate lint --all --format github      # annotations on a pull request
+  $ pgops migrate lint migrations/009_orders.sql --json
+  $ pgops migrate lint --database-url postgres://app@db:5432/app   # pending, with table sizes`;
+
+function lintCommand(io: Io): Command {
+  return new Command('lint')
+    .description('check migrations against the safety rules, on the real PostgreSQL parser')
+    .argument('[files...]', 'migration files (default: the pending migrations, which needs a database)')
+    .option('--all', 'lint every migration in --dir')
+    .addOption(new Option('--format <format>', 'text, json (the same as --json) or github (workflow annotations)').choices(['text', 'json', 'github']).default('text'))
+    .option('--rules', 'list the rules (id, severity, why, safe form) and exit')
+    .addHelpText('after', LINT_HELP)
+    .action((files: string[], _o, cmd: Command) => runCommand<LintOptions, LintReport | RuleList>(cmd, io,
+      async ({ rt, opts }) => {
+        if (opts.rules) return ruleList();
+        const { databaseConfigured, runLint } = await lintJob();
+        const database = databaseConfigured(rt.settings) ? await rt.migrateDeps() : undefined;
+        return runLint({ dir: rt.settings.migrationsDir, cwd: process.cwd(), logger: rt.logger, database }, { files, all: opts.all ?? false });
+      },
+      (report, { io: o, opts }) => o.out(printLint(report, opts.format)),
+      { exitCode: (r) => ('findings' in r && hasErrors(r) ? 1 : 0) }));
+}
+
+function printLint(report: LintReport | RuleList, format: LintOptions['format']): string {
+  if (format === 'json') return `${JSON.stringify(redact(report), null, 2)}\n`;
+  if ('rules' in report) return formatRules(report);
+  // The same masking as --json: a statement may carry a PASSWORD literal.
+  const r = redact(report);
+  return format === 'github' ? formatGithub(r) : formatText(r);
 }

@@ -35,6 +35,8 @@ export const fileConfigSchema = z.strictObject({
     lockWaitSeconds: nonNegativeInt.default(60),
     migrationsTable: identifier.default('pgmigrations'),
     migrationsSchema: identifier.default('public'),
+    /** `migrate up` lints the pending migrations first: "error" refuses on an error finding, "warn" reports, "off" skips. */
+    lint: z.enum(['error', 'warn', 'off']).default('error'),
   }).prefault({}),
   backup: z.strictObject({
     inlineMaxBytes: positiveInt.default(10 * 1024 ** 3),

@@ -121,6 +121,7 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
       dir: settings.migrationsDir,
       tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
       lockWaitSeconds: config.migrate.lockWaitSeconds,
+      lint: config.migrate.lint,
     }),
     backupDeps: async (extra = {}) => {
       const deps: BackupJobDeps = {

@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BUNDLE } from '../bundling.ts';
+import { BUNDLE, PARSER_WASM } from '../bundling.ts';
 import { acknowledge, NAG } from '../nag.ts';
 import { topicAlarm } from './alarm.ts';
 
@@ -71,6 +71,7 @@ function bundlingFor(code: NodeCode): nodejs.BundlingOptions {
     format: nodejs.OutputFormat.ESM,
     target: BUNDLE.target,
     banner: BUNDLE.banner,
+    define: { ...BUNDLE.define },
     mainFields: [...BUNDLE.mainFields],
     minify: BUNDLE.minify,
     keepNames: BUNDLE.keepNames,
@@ -85,7 +86,11 @@ function bundlingFor(code: NodeCode): nodejs.BundlingOptions {
       beforeBundling: () => [],
       afterBundling: (inputDir: string, outputDir: string) => {
         const commands: string[] = [];
-        if (code.withMigrations) commands.push(`cp -R ${shellQuote(`${inputDir}/migrations`)} ${shellQuote(`${outputDir}/migrations`)}`);
+        if (code.withMigrations) {
+          commands.push(`cp -R ${shellQuote(`${inputDir}/migrations`)} ${shellQuote(`${outputDir}/migrations`)}`);
+          // migrate up lints first: the parser loads its WASM from beside index.mjs.
+          commands.push(`cp ${shellQuote(`${inputDir}/${PARSER_WASM}`)} ${shellQuote(`${outputDir}/`)}`);
+        }
         if (code.configJson !== undefined) {
           // base64: no shell quoting of JSON; node is there wherever the bundling runs.
           const b64 = Buffer.from(code.configJson, 'utf8').toString('base64');

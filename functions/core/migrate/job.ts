@@ -15,6 +15,8 @@ import { runJob } from '../run-job.ts';
 import { emptyMigrationWarnings, findOutOfOrder, orderError } from './rules.ts';
 import { IGNORE_PATTERN, createPgopsLoader, listMigrationFiles, renderMigrationSql, type HistoryTables, type MigrationFile, type ProgressTracker } from './files.ts';
 import type { OutOfOrderMigration } from './rules.ts';
+import { lintGate, MigrationLintError } from './lint/gate.ts';
+import type { LintFinding, LintMode } from './lint/types.ts';
 
 export interface MigrateDeps {
   target: DbTarget;
@@ -25,6 +27,8 @@ export interface MigrateDeps {
   logger: Logger;
   /** Poll interval while waiting for the lock (tests shorten it). */
   lockPollMs?: number;
+  /** `migrate.lint`: what an error finding in a pending migration does to `up` (default "error": refuse). */
+  lint?: LintMode;
 }
 
 export interface MigrationStatus {
@@ -53,6 +57,8 @@ export interface MigrateResult {
   dryRun: boolean;
   /** Present only when there is something to warn about (an empty migration in the plan). */
   warnings?: string[];
+  /** Present only when the linter found something in the migrations applied (migrate.lint "warn", or warnings). */
+  lint?: { findings: LintFinding[] };
 }
 
 /** A stable advisory-lock key per migrations table, so two applications sharing a database do not block each other. */
@@ -226,7 +232,10 @@ export async function runMigrations(deps: MigrateJobDeps, req: MigrateRequest): 
   return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
     job: 'migrate',
     silent: req.dryRun,
-    details: () => ({ command: req.command, target: req.target, count: req.count }),
+    details: (error) => ({
+      command: req.command, target: req.target, count: req.count,
+      ...(error instanceof MigrationLintError ? { lint: error.findings.filter((f) => f.severity === 'error').map(({ file, line, rule, message }) => ({ file, line, rule, message })) } : {}),
+    }),
   }, async () => {
     validateCount(req);
     const files = await listFiles(deps.dir);
@@ -263,8 +272,9 @@ async function migrateLocked(client: pg.Client, deps: MigrateDeps, files: Migrat
       deps.logger.info(p.direction === 'up' ? 'database is up to date: no migrations to apply' : 'no migrations to revert');
       return { direction: p.direction, ran: [], dryRun: false };
     }
+    const lint = await lintPlan(deps, files, p, client);
     const warnings = planWarnings(files, p, deps.logger);
-    return { ...(await applyPlan(client, deps, p, tracker)), ...(warnings.length > 0 ? { warnings } : {}) };
+    return { ...(await applyPlan(client, deps, p, tracker)), ...(warnings.length > 0 ? { warnings } : {}), ...(lint ? { lint } : {}) };
   } catch (err) {
     // node-pg-migrate leaves a failed per-migration transaction open on our client.
     await client.query('ROLLBACK').catch(() => {});
@@ -318,15 +328,18 @@ async function applyPlan(client: pg.Client, deps: MigrateDeps, p: Plan, tracker:
 async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {
   // Read-only: no lock, no table creation, nothing executed.
   const client = await connect(deps.target, deps.session);
-  let status: MigrationStatus;
+  let p: Plan;
+  let lint: MigrateResult['lint'];
   try {
-    status = computeStatus(files, await readApplied(client, deps.tables));
+    const status = computeStatus(files, await readApplied(client, deps.tables));
+    const bad = refusal(files, status);
+    if (bad) throw bad;
+    p = plan(files, status, req);
+    // The same findings, and the same refusal, as the `up` it predicts.
+    lint = await lintPlan(deps, files, p, client);
   } finally {
     await client.end().catch(() => {});
   }
-  const bad = refusal(files, status);
-  if (bad) throw bad;
-  const p = plan(files, status, req);
   const warnings = planWarnings(files, p, deps.logger);
   const byName = new Map(files.map((f) => [f.name, f]));
   const noDb = {
@@ -342,7 +355,13 @@ async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateReq
     ran.push({ name, sql });
   }
   deps.logger.info(`dry run: would ${p.direction === 'up' ? 'apply' : 'revert'} ${ran.length} migration(s); nothing was changed`);
-  return { direction: p.direction, ran, dryRun: true, ...(warnings.length > 0 ? { warnings } : {}) };
+  return { direction: p.direction, ran, dryRun: true, ...(warnings.length > 0 ? { warnings } : {}), ...(lint ? { lint } : {}) };
+}
+
+/** The lint gate over the migrations an `up` would apply (lint/gate.ts); nothing for a `down`. */
+async function lintPlan(deps: MigrateDeps, files: MigrationFile[], p: Plan, client: pg.Client): Promise<MigrateResult['lint']> {
+  if (p.direction !== 'up') return undefined;
+  return lintGate({ mode: deps.lint ?? 'error', files, names: p.names, client, logger: deps.logger });
 }
 
 /** Empty migrations about to be applied: logged, and returned for the result. */
