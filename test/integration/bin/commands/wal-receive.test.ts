@@ -103,6 +103,10 @@ describe('pgops wal receive', () => {
     await waitFor('the receiver to stream', streaming, 90_000);
     const before = await fillAndSwitch();
     await waitFor('a first segment in the archive', () => archived(s, 'killed').includes(before), 90_000);
+    // Its files are visible before the receiver has verified them and moved the slot: wait for that
+    // too, or breaking storage below can catch it mid-verification (then it rightly resumes at `before`).
+    const slotSegment = async () => segmentNumberOf(parseLsn((await sql<{ lsn: string }>(`SELECT restart_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'cli_kill'`))[0]!.lsn));
+    await waitFor('the slot to move past the archived segment', async () => (await slotSegment()) > segno(before), 60_000);
 
     // Storage fails (the timeline's folder becomes a file): received segments pile up in the spool.
     const timelineDir = join(s.store, 'killed', 'wal', '00000001');
