@@ -34,6 +34,19 @@ export const BUNDLE = {
   outExtension: '.mjs',
 } as const;
 
+/**
+ * The container image's bundles (docker/Dockerfile's esbuild entry points, <name>=<source>): the
+ * backup Lambda handler and the pgops CLI the Fargate tasks run. Each lands as <name>.mjs in the
+ * Lambda task root (/var/task).
+ */
+export const IMAGE_BUNDLES = {
+  backup: 'functions/backup/index.ts',
+  pgops: 'bin/pgops.ts',
+} as const;
+
+/** Where the Lambda base image runs code from (LAMBDA_TASK_ROOT), and the image's bundles land. */
+export const IMAGE_TASK_ROOT = '/var/task';
+
 /** The same settings as esbuild command-line flags (docker/Dockerfile spells these). */
 export function bundleCliFlags(): string[] {
   return [

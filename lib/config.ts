@@ -4,8 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { fileConfigSchema, SSL_MODES, type FileConfig } from '../functions/core/config.ts';
+import { SUPPORTED_PG_MAJORS } from './base-image.ts';
 
 /** Thrown for an invalid configuration; `issues` name each bad field as `pgops.<path>: <why>`. */
 export class PgopsConfigError extends Error {
@@ -25,7 +26,17 @@ const arnOf = (service: string, resource: string, example: string) =>
   z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:${resource}$`), `must be a complete ${service} ARN, like ${example}`);
 
 // The complete ARN (with the 6-character suffix Secrets Manager adds): IAM and ECS match it exactly.
-const secretArn = arnOf('secretsmanager', 'secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgops/auth-AbCdEf');
+// "!" only in the names RDS gives the secrets it manages (rds!db-<uuid>, rds!cluster-<uuid>).
+const secretArn = arnOf('secretsmanager', 'secret:(rds![a-z]+-)?[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgops/auth-AbCdEf');
+
+/** A master-user secret that RDS manages (ManageMasterUserPassword): it holds only username and password. */
+export function isRdsManagedSecret(arn: string): boolean {
+  return /:secret:rds!/.test(arn);
+}
+
+// The pipeline roles that may invoke a migrate function (a Lambda resource policy names roles by ARN).
+const roleArns = z.array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'must be an IAM role ARN, like arn:aws:iam::123456789012:role/github-deploy'))
+  .refine((arns) => new Set(arns).size === arns.length, 'lists a role twice');
 const kmsKeyArn = arnOf('kms', 'key/[a-f0-9-]{36}', 'arn:aws:kms:eu-west-1:123456789012:key/<uuid>');
 
 // Lower case, so the id can appear in alarm, schedule and task family names unchanged.
@@ -75,6 +86,17 @@ const databaseSchema = z.strictObject({
   cleanup: cleanupSection.optional(),
   /** Point-in-time recovery; absent: no WAL archive, no base backups, no PITR resources. */
   pitr: pitrSchema.optional(),
+  /** Where to connect when the secret does not say (an RDS-managed secret); each overrides the secret's value. */
+  host: z.string().regex(/^[A-Za-z0-9._:-]{1,253}$/, 'must be a host name or an IP address (the instance or cluster endpoint)').optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  dbname: z.string().min(1).max(63).optional(),
+  /** Replaces the environment's `migrateInvokers` for this database's migrate function. */
+  migrateInvokers: roleArns.optional(),
+}).superRefine((d, ctx) => {
+  if (!isRdsManagedSecret(d.secretArn)) return;
+  for (const key of ['host', 'dbname'] as const) {
+    if (d[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'required with an RDS-managed secret (rds!...), which holds only username and password' });
+  }
 });
 
 // CloudWatch Logs accepts only these retention periods.
@@ -90,6 +112,8 @@ const FARGATE_MEMORY: Record<number, (m: number) => boolean> = {
   8192: (m) => m >= 16384 && m <= 61440 && m % 4096 === 0,
   16384: (m) => m >= 32768 && m <= 122880 && m % 8192 === 0,
 };
+
+const PG_MAJOR_MESSAGE = `must be one of ${SUPPORTED_PG_MAJORS.join(', ')}: the PostgreSQL majors Amazon Linux 2023 (the image's base) packages`;
 
 export const pgopsConfigSchema = z.strictObject({
   /** Short name (staging, prod): in stack names, alarm names and alerts. */
@@ -115,12 +139,16 @@ export const pgopsConfigSchema = z.strictObject({
   database: fileConfigSchema.shape.database,
   migrate: fileConfigSchema.shape.migrate,
   cleanup: fileConfigSchema.shape.cleanup,
-  /** PostgreSQL client tools in the image: at least the servers' major version. */
-  pgMajor: z.number().int().min(13).max(18).default(17),
+  /** PostgreSQL client tools in the image: at least the servers' major version; only majors its distribution packages. */
+  pgMajor: z.number({ error: PG_MAJOR_MESSAGE }).refine((m) => SUPPORTED_PG_MAJORS.includes(m), PG_MAJOR_MESSAGE).default(17),
   /** Backups go to s3://<bucket>/<storagePrefix>/<database id>/... */
   storagePrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/, 'lower-case path segments separated by "/", no leading or trailing "/"').default('pgops'),
   /** Run `migrate up` on every deployment that changes the migrate function (its bundle holds the migrations). */
   migrateOnDeploy: z.boolean().default(false),
+  /** Pipeline roles allowed by each migrate function's resource policy (per database: databases[].migrateInvokers). */
+  migrateInvokers: roleArns.default([]),
+  /** X-Ray active tracing and the Powertools tracer in every function; false turns both off. */
+  tracing: z.boolean().default(true),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   logRetentionDays: z.number().refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`).default(90),
   /** CPU architecture of every function and the task; building an arm64 image on x86 needs QEMU (binfmt). */
@@ -195,6 +223,11 @@ export function loadPgopsConfig(node: Node, cwd = process.cwd()): PgopsConfig {
     }
   }
   return parsePgopsConfig(raw);
+}
+
+/** The roles allowed to invoke this database's migrate function: its own list, else the environment's. */
+export function migrateInvokersFor(config: PgopsConfig, db: DatabaseConfig): string[] {
+  return db.migrateInvokers ?? config.migrateInvokers;
 }
 
 /** A database's PITR settings with every default filled in. */

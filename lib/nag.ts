@@ -13,10 +13,6 @@ export const NAG = {
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason: 'Only the ec2 network-interface actions Lambda needs to place a function in a VPC (those of AWSLambdaVPCAccessExecutionRole); EC2 Describe* calls have no resource-level permissions and the interfaces do not exist before Lambda creates them.',
   },
-  accessLogBucketLogging: {
-    id: 'AwsSolutions-S1',
-    reason: 'This is the bucket that receives the backup bucket\'s server access logs; logging it into itself would loop, and into another bucket only moves the question.',
-  },
   taskEnvironment: {
     id: 'AwsSolutions-ECS2',
     reason: 'The variables are non-secret settings (database id, secret ARN, bucket URL, topic ARN, the job settings JSON); the database credentials are read by the task role from Secrets Manager at run time and never appear in the task definition.',
@@ -28,5 +24,9 @@ export const NAG = {
   queueIsDeadLetterQueue: {
     id: 'AwsSolutions-SQS3',
     reason: 'This queue is itself the dead-letter destination (Lambda on-failure records, EventBridge Scheduler undeliverable events); nothing consumes it automatically, an alarm fires on its first message.',
+  },
+  xrayTraces: {
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords, added by CDK for active tracing (config tracing: true), have no resource-level permissions; they write trace data and read nothing.',
   },
 } satisfies Record<string, Acknowledgment>;

@@ -50,13 +50,25 @@ export function allowObjects(to: iam.Role | iam.ManagedPolicy, sid: string, loc:
 }
 
 /**
- * ListBucket on the bucket itself. Not narrowed by s3:prefix: S3 answers a GetObject of a missing
- * key (a first run's state file) with 404 only to callers allowed to list; with a prefix
- * condition it answers 403, which the jobs would take for a real failure. Listing shows key
- * names only; reading any object still needs GetObject on this database's prefix.
+ * ListBucket on the bucket, narrowed by s3:prefix to this database's folder: a listing of another
+ * database's keys (or of the whole bucket) is refused. S3 hides whether a key exists from a caller
+ * whose list right does not cover the request: with a prefix condition, a GetObject of a missing key
+ * (a first run's state file, a WAL segment not archived yet) answers 403 AccessDenied, not 404. The
+ * storage layer (functions/core/storage/s3.ts) tells the two apart by listing exactly that key,
+ * which this condition allows, so "absent" stays "absent" and a real denial stays an error.
  */
 export function listStatement(loc: BackupLocation): iam.PolicyStatement {
-  return new iam.PolicyStatement({ sid: 'ListBackupBucket', actions: ['s3:ListBucket'], resources: [loc.bucket.bucketArn] });
+  return new iam.PolicyStatement({
+    sid: 'ListOwnPrefix',
+    actions: ['s3:ListBucket'],
+    resources: [loc.bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': [listPrefixPattern(loc)] } },
+  });
+}
+
+/** The s3:prefix pattern of a database's listings: `<storagePrefix>/<database>/` and below, nothing beside. */
+export function listPrefixPattern(loc: Pick<BackupLocation, 'storagePrefix' | 'databaseId'>): string {
+  return `${loc.storagePrefix}/${loc.databaseId}/*`;
 }
 
 /** Use of the bucket key, only through S3. */

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../functions/core/migrate/job.ts';
 import { findingLines, formatGithub, formatRules, formatText, hasErrors, ruleList, type RuleList } from '../../functions/core/migrate/lint/format.ts';
 import type { LintReport } from '../../functions/core/migrate/lint/types.ts';
+import type { SafetyPoint } from '../../functions/core/migrate/safety-point.ts';
 import { redact } from '../../functions/core/redact.ts';
 
 import { parseCount, runCommand, type CommandContext, type Io } from './run-command.ts';
@@ -25,10 +26,23 @@ function statusLines(s: MigrationStatus): string[] {
   return lines;
 }
 
+/** What was recorded before applying (or in a dry run would be), and the way back. */
+function safetyPointLines(sp: SafetyPoint): string[] {
+  const lines: string[] = [];
+  const would = sp.planned ? 'would record' : 'recorded';
+  if (sp.backupReason) lines.push(sp.planned ? `backup      a full backup would be taken first (${sp.backupReason})` : `backup      ${sp.backupId ?? '-'}  (${sp.backupReason})`);
+  if (sp.restorePoint) lines.push(`restore     ${would} ${sp.restorePoint.name}${sp.restorePoint.lsn ? ` at ${sp.restorePoint.lsn}` : ''}`);
+  for (const s of sp.skipped ?? []) lines.push(`skipped     ${s}`);
+  for (const c of sp.goBack ?? []) lines.push(`go back     ${c}`);
+  return lines.length > 0 ? [`Safety point${sp.planned ? ' (dry run: nothing taken)' : ''}:`, ...lines.map((l) => `  ${l}`)] : [];
+}
+
 function printResult(result: MigrateResult, { io }: CommandContext<unknown>): void {
   // The same masking as --json: a dry run's SQL may carry a PASSWORD literal.
   const r = redact(result);
   if (r.lint) io.out(`Lint findings (migrate.lint lets them through):\n${r.lint.findings.flatMap((f) => findingLines(f)).map((l) => `  ${l}`).join('\n')}\n`);
+  const safety = r.safetyPoint ? safetyPointLines(r.safetyPoint) : [];
+  if (safety.length > 0) io.out(`${safety.join('\n')}\n`);
   if (r.dryRun) {
     io.out(`Dry run: would ${r.direction === 'up' ? 'apply' : 'revert'} ${r.ran.length} migration(s). Nothing was changed.\n`);
     for (const m of r.ran) io.out(`\n-- ${m.name} (${r.direction})\n${m.sql ?? ''}\n`);
@@ -43,7 +57,8 @@ function printResult(result: MigrateResult, { io }: CommandContext<unknown>): vo
 
 /** up, down and to: the job reports its own failure; a usage error (`migrate to 999`) pages nobody. */
 async function migrateDatabase(ctx: CommandContext<unknown>, req: MigrateRequest): Promise<MigrateResult> {
-  const deps = await ctx.rt.migrateDeps();
+  // migrate.backupBefore backs up to the configured storage, with pg_dump (loaded only when it runs).
+  const deps = await ctx.rt.migrateDeps({ runBackup: async (d) => (await import('../../functions/core/backup/backup.ts')).runBackup(d) });
   return (await job()).runMigrations(deps, req);
 }
 

@@ -4,8 +4,12 @@
 import { Command } from 'commander';
 import { ConfigError } from '../../functions/core/errors.ts';
 import type { PitrDeps, PitrDryRun, PitrProgress, PitrResult } from '../../functions/core/pitr/job.ts';
+import type { ManagedPitrDryRun, ManagedPitrResult } from '../../functions/core/pitr/managed/job.ts';
+import { isManagedRequest } from '../../functions/core/pitr/managed/request.ts';
+import { managedConfigOf } from '../../functions/core/config.ts';
+import type { RestoreProgress } from '../../functions/core/pitr/managed/wait.ts';
 import type { BackupJobDeps } from '../../functions/core/backup/deps.ts';
-import { createProgress, progressEnabled, type Progress } from '../render/progress.ts';
+import { clearProgressLine, createProgress, progressEnabled, type Progress } from '../render/progress.ts';
 import { serverCliArgv } from '../server-cli.ts';
 import { runCommand, type CommandContext, type Io } from './run-command.ts';
 
@@ -26,6 +30,10 @@ interface PitrFlags {
   export?: boolean;
   dataDir?: string;
   dryRun?: boolean;
+  rdsInstance?: string;
+  auroraCluster?: string;
+  latest?: boolean;
+  keep?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -83,8 +91,13 @@ export function pitrCommand(io: Io): Command {
     .option('--export', 'output: a logical backup of the recovered database in storage ("source": "pitr"), listed and restorable')
     .option('--data-dir <dir>', 'output: the recovered data directory, stopped, ready to start as a new primary (must be empty or new)')
     .option('--dry-run', 'show the plan (base backup, WAL range, continuity, output); create nothing')
-    .addHelpText('after', HELP)
-    .action((_o, cmd: Command) => runCommand<PitrFlags, PitrResult | PitrDryRun>(cmd, io, async (ctx) => {
+    .option('--rds-instance <id>', 'RDS/Aurora: restore this RDS PostgreSQL instance through AWS (a temporary copy)')
+    .option('--aurora-cluster <id>', 'RDS/Aurora: restore this Aurora PostgreSQL cluster through AWS (a temporary copy)')
+    .option('--latest', 'RDS/Aurora: to the latest restorable time (instead of --target-time)')
+    .option('--keep', 'RDS/Aurora: keep the restored copy (cleanup deletes it once its pgops:expires tag has passed)')
+    .addHelpText('after', HELP + MANAGED_HELP)
+    .action((_o, cmd: Command) => runCommand<PitrFlags, PitrResult | PitrDryRun | ManagedPitrResult | ManagedPitrDryRun>(cmd, io, async (ctx) => {
+      if (isManagedRequest(ctx.opts)) return runManagedPitrCommand(ctx);
       const progress = phasedProgress(progressEnabled(ctx.opts.json), io.err);
       try {
         const { runPitr } = await import('../../functions/core/pitr/job.ts');
@@ -98,7 +111,7 @@ export function pitrCommand(io: Io): Command {
       } finally {
         progress.done();
       }
-    }, (r, { io: out }) => out.out(`${describeResult(r)}\n`), { job: 'pitr' }));
+    }, (r, { io: out }) => out.out(`${isManagedResult(r) ? describeManagedResult(r) : describeResult(r)}\n`), { job: 'pitr' }));
 }
 
 function describeResult(r: PitrResult | PitrDryRun): string {
@@ -146,3 +159,83 @@ Examples:
   $ pgops pitr --target-name before-deploy --target-db orders --clean --table orders
   $ pgops pitr --target-xid 748213 --exclusive --export --json
   $ pgops pitr --target-lsn 0/5000060 --data-dir /var/lib/postgresql/recovered --dry-run`;
+
+/** One status line for an RDS restore, redrawn in place on a terminal (nothing with --json or without a TTY). */
+function restoreStatusLine(enabled: boolean, write: (s: string) => void): { update(p: RestoreProgress): void; done(): void } {
+  let last = '';
+  return {
+    update(p) {
+      if (!enabled) return;
+      const secs = Math.floor(p.elapsedMs / 1000);
+      clearProgressLine();
+      last = `restore: ${p.resource}: ${p.status}  ${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`;
+      write(`\r\x1b[2K${last}`);
+    },
+    done: () => { if (last) write(`\r\x1b[2K${last}\n`); },
+  };
+}
+
+/** `pgops pitr --rds-instance ID | --aurora-cluster ID`: AWS restores a temporary copy; the outputs come from it. */
+async function runManagedPitrCommand(ctx: CommandContext<PitrFlags>): Promise<ManagedPitrResult | ManagedPitrDryRun> {
+  const { rt, opts: o } = ctx;
+  const { runManagedPitr } = await import('../../functions/core/pitr/managed/job.ts');
+  const { config } = rt.settings;
+  const status = restoreStatusLine(progressEnabled(o.json), ctx.io.err);
+  try {
+    return await runManagedPitr({
+      rds: rt.rdsClient(), config: managedConfigOf(config), storage: rt.optionalStorage(), logger: rt.logger, alerter: rt.alerter,
+      environment: config.environment, databaseId: rt.settings.databaseId, target: () => rt.target(), session: rt.session,
+      binDir: rt.settings.pgBinDir, signal: rt.signal(), migrationsTable: { schema: config.migrate.migrationsSchema, table: config.migrate.migrationsTable },
+      onProgress: (p) => status.update(p),
+    }, {
+      rdsInstance: o.rdsInstance, auroraCluster: o.auroraCluster,
+      target: { targetTime: o.targetTime, latest: o.latest, targetName: o.targetName, targetLsn: o.targetLsn, targetXid: o.targetXid, immediate: o.immediate, exclusive: o.exclusive, timeline: o.timeline },
+      output: { targetDb: o.targetDb, create: o.create, clean: o.clean, tables: o.table, sourceDb: o.sourceDb, export: o.export, dataDir: o.dataDir },
+      backup: o.backup, keep: o.keep, dryRun: o.dryRun,
+    });
+  } finally {
+    status.done();
+  }
+}
+
+function isManagedResult(r: PitrResult | PitrDryRun | ManagedPitrResult | ManagedPitrDryRun): r is ManagedPitrResult | ManagedPitrDryRun {
+  return 'source' in r || ('plan' in r && 'source' in r.plan);
+}
+
+function describeManagedResult(r: ManagedPitrResult | ManagedPitrDryRun): string {
+  if ('dryRun' in r) {
+    const p = r.plan;
+    const c = p.restored;
+    return [
+      'dry run: nothing was created; the plan:',
+      `  source: ${p.source.kind === 'instance' ? 'RDS instance' : 'Aurora cluster'} ${p.source.id}, restore window ${p.window.earliest} .. ${p.window.latest}`,
+      `  restore to ${p.target.type === 'time' ? p.target.value : 'the latest restorable time'}`,
+      `  copy: ${c.cluster ? `cluster ${c.cluster}, instance ${c.instance}` : `instance ${c.instance}`} (${c.instanceClass}), subnet group ${c.subnetGroup}, security groups ${c.securityGroups.join(', ')}${c.parameterGroup ? `, parameter group ${c.parameterGroup}` : ''}${c.clusterParameterGroup ? `, cluster parameter group ${c.clusterParameterGroup}` : ''}, not public`,
+      `  tags: ${Object.entries(c.tags).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+      `  output: ${p.output}`,
+      `  then: ${p.keep ? `keep the copy (cleanup deletes it after ${c.expires})` : 'delete the copy (no final snapshot)'}`,
+    ].join('\n');
+  }
+  const o = r.output;
+  const output = o.type === 'target-db' ? `restored database ${o.sourceDb} into ${o.database}${o.created ? ' (created)' : ''}: ${o.tables} table(s)`
+    : o.type === 'export' ? `exported database ${o.sourceDb} as logical backup ${o.backupId} (${o.key})` : '';
+  const c = r.restored;
+  const copy = c.kept
+    ? `the copy ${c.cluster ?? c.instance} is kept${c.endpoint ? ` at ${c.endpoint.host}:${c.endpoint.port}` : ''} until ${c.expires} (cleanup deletes it then)`
+    : `the copy ${c.cluster ?? c.instance} is being deleted`;
+  return `restored ${r.source.id} to ${r.target.type === 'time' ? r.target.value : 'its latest restorable time'} (copy available after ${(r.restoreMs / 60_000).toFixed(1)} min)\n  ${output}\n  ${copy}`;
+}
+
+const MANAGED_HELP = `
+
+RDS and Aurora (AWS keeps the WAL; pgops restores a temporary copy through the RDS API):
+  --rds-instance ID | --aurora-cluster ID   with --target-time T or --latest, and --target-db or --export
+  The target is checked against the restore window first (outside: exit 1, the window named). The
+  copy (pgops-pitr-<source>-<yyyymmddhhmm>, tagged pgops:purpose=pitr and pgops:expires) gets the
+  source's subnet group, security groups and parameter groups, managed.pitr.instanceClass
+  (db.t4g.medium), no public access; the output is read from it with the source's credentials; then
+  it is deleted (no final snapshot), also on failure or SIGTERM, unless --keep.
+
+  $ pgops pitr --rds-instance auth-prod --target-time 2026-12-01T14:01:00Z --target-db auth_1401 --create --table users
+  $ pgops pitr --aurora-cluster orders --latest --export --json
+  $ pgops pitr --rds-instance auth-prod --target-time 2026-12-01T14:01:00Z --target-db auth_1401 --create --dry-run`;

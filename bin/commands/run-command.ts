@@ -7,6 +7,7 @@ import { redact, redactString } from '../../functions/core/redact.ts';
 import { runJob } from '../../functions/core/run-job.ts';
 import { buildRuntime, type Runtime } from '../../functions/core/runtime.ts';
 import { openStorage } from '../../functions/core/storage/index.ts';
+import { defaultRdsClient } from '../../functions/core/aws/rds-client.ts';
 import { clearProgressLine } from '../render/progress.ts';
 
 export interface GlobalOptions extends Flags {
@@ -107,5 +108,5 @@ function commandRuntime(opts: GlobalOptions, io: Io, signal: AbortSignal): Runti
   const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config, databaseId: opts.databaseId });
   const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
   const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });
-  return buildRuntime(settings, logger, { openStorage, signal });
+  return buildRuntime(settings, logger, { openStorage, signal, rds: defaultRdsClient });
 }

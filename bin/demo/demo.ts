@@ -18,6 +18,7 @@ import { defaultFileConfig, parseFileConfig, type FileConfig } from '../../funct
 import { parseDatabaseUrl, withClient, withDatabase, type DbTarget } from '../../functions/core/db.ts';
 import { DEMO_SEED_SQL } from './seed.ts';
 import { shareWithServerUser, startEmbeddedPostgres } from './embedded-postgres.ts';
+import { lintPhase } from './lint-phase.ts';
 import { pitrPhase } from './pitr-phase.ts';
 import { serverCliArgv } from '../server-cli.ts';
 import { PgopsError } from '../../functions/core/errors.ts';
@@ -126,6 +127,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     const ctx: DemoContext = { step, options, config, admin, target, storage: new FileStorage(`file://${storageDir}`), alerter: new MemoryAlerter() };
     await migrationsPhase(ctx);
     await backupPhase(ctx, pg.binDir);
+    // After the seed: the linter's finding names the table's size and rows.
+    await lintPhase({ step, deps: migrateDeps(ctx) });
     await pitrPhase({ ...ctx, logger: options.logger, databaseId: DEMO_DB, binDir: pg.binDir, cliArgv });
     await healthAfterPhase(ctx);
     await cleanupPhase(ctx);
@@ -140,18 +143,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   return report;
 }
 
-async function migrationsPhase({ step, options, config, target, alerter }: DemoContext): Promise<void> {
-  const deps: MigrateJobDeps = {
+function migrateDeps({ options, config, target, alerter }: DemoContext): MigrateJobDeps {
+  return {
     target,
     session: config.database,
     dir: options.migrationsDir,
     tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
     lockWaitSeconds: config.migrate.lockWaitSeconds,
+    lint: config.migrate.lint,
     logger: options.logger,
     alerter,
     databaseId: DEMO_DB,
     environment: config.environment,
   };
+}
+
+async function migrationsPhase(ctx: DemoContext): Promise<void> {
+  const { step, options } = ctx;
+  const deps = migrateDeps(ctx);
   await step(`migrate up --dry-run (from ${options.migrationsDir})`, () => runMigrations(deps, { command: 'up', dryRun: true }),
     (r) => `would apply ${r.ran.length} migration(s), ${r.ran.reduce((n, m) => n + (m.sql?.length ?? 0), 0)} characters of SQL; nothing was created`);
   await step('migrate up', () => runMigrations(deps, { command: 'up' }),

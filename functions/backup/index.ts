@@ -1,7 +1,8 @@
 // Lambda entry for the nightly backup (a container image with pg_dump; see docker/Dockerfile).
 // Where it runs (inline, or a Fargate task for a large database) is decided by core/backup/dispatch.ts.
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { z } from 'zod';
+import * as z from 'zod';
+import { instrumented } from '../core/aws/clients.ts';
 import { runBackup } from '../core/backup/backup.ts';
 import { dispatchBackup } from '../core/backup/dispatch.ts';
 import { openStorage } from '../core/storage/index.ts';
@@ -21,7 +22,7 @@ export const backupEventSchema = z.strictObject({
 export type BackupEvent = z.input<typeof backupEventSchema>;
 
 export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient } = {}) {
-  const ecs = deps.ecs ?? (() => new ECSClient({}));
+  const ecs = deps.ecs ?? (() => instrumented(new ECSClient({})));
   return async (event: unknown) => runJob('backup', { ...deps, openStorage }, async (rt) => {
     const { mode, database, ...options } = parseEvent(backupEventSchema, event, 'backup');
     rt.checkServes(database, 'backup');

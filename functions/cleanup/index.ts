@@ -2,7 +2,7 @@
 // Event: { "database"?: id, "dryRun"?: bool }. It stops starting new batches a margin before the
 // Lambda's timeout and reports complete: false; the next scheduled run continues. On failure it
 // alerts and throws, so the invocation is a function error.
-import { z } from 'zod';
+import * as z from 'zod';
 import { runCleanup, type CleanupResult } from '../core/cleanup/job.ts';
 import { openStorage } from '../core/storage/index.ts';
 import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';

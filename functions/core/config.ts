@@ -3,7 +3,7 @@
 // with zod and every bad field is reported at once (ConfigError, exit 2).
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from './errors.ts';
 import type { LogLevel } from './logger.ts';
 import { registerSecret } from './redact.ts';
@@ -24,6 +24,45 @@ export const cleanupRuleSchema = z.strictObject({
   batchSize: positiveInt.max(1_000_000).default(5000),
 });
 
+/** An RDS DB instance or cluster identifier: 1-63 letters, digits and hyphens, a letter first, no "--", no trailing "-". */
+export const rdsIdentifier = z.string().regex(/^[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,62}$/, 'must be an RDS identifier: 1 to 63 letters, digits and hyphens, starting with a letter, without two hyphens in a row or a hyphen at the end');
+
+/**
+ * The database is an RDS instance or an Aurora cluster (at most one): the health job checks its
+ * restore window, cleanup deletes expired PITR copies, and `pgops pitr --rds-instance/--aurora-cluster`
+ * restores temporary copies shaped by `pitr`.
+ */
+const managedSchema = z.strictObject({
+  rdsInstance: rdsIdentifier.optional(),
+  auroraCluster: rdsIdentifier.optional(),
+  pitr: z.strictObject({
+    /** The restored copy's class; db.serverless (Aurora only) uses serverlessV2. */
+    instanceClass: z.string().regex(/^db\.([a-z0-9-]+\.[a-z0-9]+|serverless)$/, 'must be a DB instance class such as db.t4g.medium (or db.serverless for Aurora)').default('db.t4g.medium'),
+    serverlessV2: z.strictObject({
+      minCapacity: z.number().min(0).max(256).default(0.5),
+      maxCapacity: z.number().min(1).max(256).default(4),
+    }).prefault({}),
+    /** Overrides of what is taken from the source. */
+    dbSubnetGroup: z.string().min(1).max(255).optional(),
+    vpcSecurityGroupIds: z.array(z.string().regex(/^sg-[0-9a-z]+$/, 'must be a security group id (sg-...)')).min(1).optional(),
+    dbParameterGroup: z.string().min(1).max(255).optional(),
+    dbClusterParameterGroup: z.string().min(1).max(255).optional(),
+    /** The copy's pgops:expires tag: cleanup deletes it after this long, whatever happened to the run. */
+    ttlHours: z.number().positive().max(24 * 31).default(24),
+    /** How long the restore may take to become available before the run fails (and deletes it). */
+    restoreTimeoutMinutes: positiveInt.max(24 * 60).default(240),
+    /** How often the restore's status is polled. */
+    pollSeconds: positiveInt.max(600).default(30),
+  }).prefault({}),
+}).superRefine((m, ctx) => {
+  if (m.rdsInstance !== undefined && m.auroraCluster !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['auroraCluster'], message: 'rdsInstance and auroraCluster are both set: the database is one or the other' });
+  }
+  if (m.pitr.serverlessV2.minCapacity > m.pitr.serverlessV2.maxCapacity) {
+    ctx.addIssue({ code: 'custom', path: ['pitr', 'serverlessV2', 'minCapacity'], message: 'must not exceed maxCapacity' });
+  }
+});
+
 export const fileConfigSchema = z.strictObject({
   environment: z.string().min(1).max(64).default('default'),
   database: z.strictObject({
@@ -37,6 +76,8 @@ export const fileConfigSchema = z.strictObject({
     migrationsSchema: identifier.default('public'),
     /** `migrate up` lints the pending migrations first: "error" refuses on an error finding, "warn" reports, "off" skips. */
     lint: z.enum(['error', 'warn', 'off']).default('error'),
+    /** A full logical backup before applying: "always", "destructive" (a pending drop, rename, type change or truncate) or "never". */
+    backupBefore: z.enum(['never', 'always', 'destructive']).default('never'),
   }).prefault({}),
   backup: z.strictObject({
     inlineMaxBytes: positiveInt.default(10 * 1024 ** 3),
@@ -59,6 +100,10 @@ export const fileConfigSchema = z.strictObject({
     maxWalArchiveAgeMinutes: z.number().positive().default(15),
     /** A replication slot holding back more WAL than this is a warning (the server's disk fills). */
     maxSlotRetainedBytes: positiveInt.default(1024 ** 3),
+    /** RDS/Aurora (managed.*): LatestRestorableTime further behind than this is a warning. */
+    maxRestoreLagMinutes: z.number().positive().default(15),
+    /** RDS/Aurora (managed.*): automated backups kept fewer days than this (or off) is critical. */
+    minBackupRetentionDays: positiveInt.max(35).default(7),
   }).prefault({}),
   retention: z.strictObject({
     keepLast: nonNegativeInt.default(7),
@@ -71,9 +116,17 @@ export const fileConfigSchema = z.strictObject({
     callFunctions: z.array(identifier).default([]),
     vacuumAnalyze: z.boolean().default(false),
   }).prefault({}),
+  /** Absent for self-managed PostgreSQL (the CDK app's runtime config need not mention it): see `managedConfigOf`. */
+  managed: managedSchema.optional(),
 });
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type ManagedConfig = z.infer<typeof managedSchema>;
+
+/** The `managed` section with its defaults, present or not. */
+export function managedConfigOf(config: Pick<FileConfig, 'managed'>): ManagedConfig {
+  return config.managed ?? managedSchema.parse({});
+}
 export type CleanupRule = z.infer<typeof cleanupRuleSchema>;
 
 /** libpq's sslmode values that pgops accepts (allow is left out: it never verifies anything). */
@@ -88,6 +141,9 @@ export const ENV = {
   databaseUrl: 'DATABASE_URL',
   databaseSecretId: 'PGOPS_DATABASE_SECRET_ID',
   databaseSecretJson: 'PGOPS_DATABASE_SECRET_JSON',
+  databaseHost: 'PGOPS_DATABASE_HOST',
+  databasePort: 'PGOPS_DATABASE_PORT',
+  databaseName: 'PGOPS_DATABASE_NAME',
   sslMode: 'PGOPS_DATABASE_SSLMODE',
   caFile: 'PGOPS_DATABASE_CA_FILE',
   databaseId: 'PGOPS_DATABASE_ID',
@@ -107,6 +163,9 @@ export const ENV = {
   ecsContainerName: 'PGOPS_ECS_CONTAINER_NAME',
   ecsSubnets: 'PGOPS_ECS_SUBNETS',
   ecsSecurityGroups: 'PGOPS_ECS_SECURITY_GROUPS',
+  backupFunction: 'PGOPS_BACKUP_FUNCTION',
+  /** Powertools' own switch (it reads it too): "false" turns the functions' X-Ray tracer into a no-op. */
+  traceEnabled: 'POWERTOOLS_TRACE_ENABLED',
 } as const;
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
@@ -117,6 +176,13 @@ export interface Settings {
   databaseSecretId?: string;
   /** The same secret's value, when the platform injected it (ECS secrets). */
   databaseSecretJson?: string;
+  /**
+   * Where a secret-based connection goes when the secret does not say (an RDS-managed secret holds
+   * only username and password); each overrides the secret's own value when both are set.
+   */
+  databaseHost?: string;
+  databasePort?: number;
+  databaseName?: string;
   /** Overrides the sslmode of a secret-based connection (a URL carries its own). */
   sslMode?: SslMode;
   /** A CA bundle (PEM file) to verify the server certificate. */
@@ -132,8 +198,12 @@ export interface Settings {
   slackWebhookUrl?: string;
   slackWebhookSecretId?: string;
   logLevel: LogLevel;
+  /** X-Ray tracing of the Lambda functions (POWERTOOLS_TRACE_ENABLED, default on; Powertools also needs Lambda). */
+  tracing: boolean;
   /** Present when the Fargate long-job task is configured (in the deployed stack). */
   fargate?: FargateSettings;
+  /** The backup function (name or ARN) that takes the migrate function's backups (migrate.backupBefore). */
+  backupFunction?: string;
   config: FileConfig;
   configFile?: string;
 }
@@ -158,6 +228,10 @@ export interface Flags {
 const envShape = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   PGOPS_DATABASE_SECRET_ID: z.string().min(1).optional(),
+  // Host, port and database name for a secret that lacks them (RDS-managed secrets).
+  PGOPS_DATABASE_HOST: z.string().regex(/^[A-Za-z0-9._:-]{1,253}$/, 'must be a host name or an IP address').optional(),
+  PGOPS_DATABASE_PORT: z.string().refine((p) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535, 'must be a port number (1-65535)').optional(),
+  PGOPS_DATABASE_NAME: z.string().min(1).max(63, 'at most 63 characters (a PostgreSQL identifier)').optional(),
   PGOPS_DATABASE_SSLMODE: z.enum(SSL_MODES, { error: `one of ${SSL_MODES.join(', ')} (allow is not supported)` }).optional(),
   PGOPS_DATABASE_CA_FILE: z.string().min(1).optional(),
   PGOPS_DATABASE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, dot, dash and underscore only').optional(),
@@ -181,6 +255,9 @@ const envShape = {
   PGOPS_ECS_CONTAINER_NAME: z.string().min(1).optional(),
   PGOPS_ECS_SUBNETS: z.string().regex(/^subnet-[0-9a-z]+(,subnet-[0-9a-z]+)*$/, 'comma-separated subnet ids').optional(),
   PGOPS_ECS_SECURITY_GROUPS: z.string().regex(/^sg-[0-9a-z]+(,sg-[0-9a-z]+)*$/, 'comma-separated security group ids').optional(),
+  // The backup function the migrate function invokes for migrate.backupBefore (set by the CDK stack).
+  PGOPS_BACKUP_FUNCTION: z.string().regex(/^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$/, 'must be a Lambda function name or ARN').optional(),
+  POWERTOOLS_TRACE_ENABLED: z.string().regex(/^(true|false)$/i, 'must be true or false').optional(),
 } satisfies Record<EnvName, z.ZodType>;
 
 const envSchema = z.object(envShape);
@@ -257,6 +334,10 @@ function conflicts(merged: Record<string, string | undefined>): string[] {
   const issues: string[] = [];
   const sources = [ENV.databaseUrl, ENV.databaseSecretId, ENV.databaseSecretJson].filter((k) => merged[k] !== undefined);
   if (sources.length > 1) issues.push(`${sources.join(' and ')} are ${sources.length === 2 ? 'both' : 'all'} set: use one`);
+  const endpoint = [ENV.databaseHost, ENV.databasePort, ENV.databaseName].filter((k) => merged[k] !== undefined);
+  if (merged.DATABASE_URL !== undefined && endpoint.length > 0) {
+    issues.push(`${endpoint.join(', ')} complete${endpoint.length === 1 ? 's' : ''} a Secrets Manager secret; --database-url / DATABASE_URL carries its own host, port and database: use one`);
+  }
   if (merged.PGOPS_CONFIG && merged.PGOPS_CONFIG_JSON) issues.push('--config / PGOPS_CONFIG and PGOPS_CONFIG_JSON are both set: use one');
   return issues;
 }
@@ -309,6 +390,9 @@ function settingsFrom(e: EnvValues, config: FileConfig, configFile: string | und
     databaseUrl: e.DATABASE_URL,
     databaseSecretId: e.PGOPS_DATABASE_SECRET_ID,
     databaseSecretJson: e.PGOPS_DATABASE_SECRET_JSON,
+    databaseHost: e.PGOPS_DATABASE_HOST,
+    databasePort: e.PGOPS_DATABASE_PORT === undefined ? undefined : Number(e.PGOPS_DATABASE_PORT),
+    databaseName: e.PGOPS_DATABASE_NAME,
     sslMode: e.PGOPS_DATABASE_SSLMODE,
     caFile: e.PGOPS_DATABASE_CA_FILE,
     databaseId: e.PGOPS_DATABASE_ID,
@@ -320,7 +404,9 @@ function settingsFrom(e: EnvValues, config: FileConfig, configFile: string | und
     slackWebhookUrl: e.PGOPS_SLACK_WEBHOOK_URL,
     slackWebhookSecretId: e.PGOPS_SLACK_WEBHOOK_SECRET_ID,
     logLevel: e.PGOPS_LOG_LEVEL ?? 'info',
+    tracing: e.POWERTOOLS_TRACE_ENABLED?.toLowerCase() !== 'false',
     fargate: fargateSettings(e),
+    backupFunction: e.PGOPS_BACKUP_FUNCTION,
     config: e.PGOPS_ENVIRONMENT ? { ...config, environment: e.PGOPS_ENVIRONMENT } : config,
     configFile,
   };

@@ -5,7 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ClientFactory } from './aws/clients.ts';
 import pg from 'pg';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SSL_MODES, type FileConfig, type Settings, type SslMode } from './config.ts';
 import { ConfigError, ConnectionError, errorMessage } from './errors.ts';
 import { displayConnection, redactString, registerSecret } from './redact.ts';
@@ -22,13 +22,25 @@ export interface DbTarget {
   display: string;
 }
 
+// An RDS-managed master secret holds only username and password: host, port and dbname may come
+// from the settings instead (SecretEndpoint).
 const rdsSecretSchema = z.object({
-  host: z.string().min(1),
+  host: z.string().min(1).optional(),
   port: z.union([z.number().int(), z.string().regex(/^\d+$/)]).optional(),
   username: z.string().min(1),
   password: z.string(),
   dbname: z.string().min(1).optional(),
 });
+
+/** How a secret-based connection is completed: TLS, and where to connect when the secret does not say. */
+export interface SecretTargetOptions {
+  sslMode?: SslMode;
+  caFile?: string;
+  /** PGOPS_DATABASE_HOST / _PORT / _NAME: each overrides the secret's value (e.g. to go through RDS Proxy). */
+  host?: string;
+  port?: number;
+  database?: string;
+}
 
 /** A percent-encoded part of the URL; a bad encoding names the part, never its value. */
 function decodePart(value: string, what: string): string {
@@ -79,7 +91,7 @@ export function parseDatabaseUrl(url: string, overrides: { sslMode?: SslMode; ca
   return target;
 }
 
-export async function targetFromSecret(secretId: string, client: SecretsManagerClient, overrides: { sslMode?: SslMode; caFile?: string } = {}): Promise<DbTarget> {
+export async function targetFromSecret(secretId: string, client: SecretsManagerClient, overrides: SecretTargetOptions = {}): Promise<DbTarget> {
   let raw: string | undefined;
   try {
     const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
@@ -91,13 +103,16 @@ export async function targetFromSecret(secretId: string, client: SecretsManagerC
   return targetFromSecretJson(raw ?? '', `database secret ${secretId}`, overrides);
 }
 
-/** The RDS JSON shape (host, port, username, password, dbname), from Secrets Manager or injected by ECS. */
-export function targetFromSecretJson(raw: string, source: string, overrides: { sslMode?: SslMode; caFile?: string } = {}): DbTarget {
+/**
+ * The RDS JSON shape (host, port, username, password, dbname), from Secrets Manager or injected by
+ * ECS; host, port and dbname may come from `overrides` instead (an RDS-managed secret has none).
+ */
+export function targetFromSecretJson(raw: string, source: string, overrides: SecretTargetOptions = {}): DbTarget {
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    throw new ConfigError(`${source} is not JSON in the RDS shape (host, port, username, password, dbname)`);
+    throw new ConfigError(`${source} is not JSON in the RDS shape (username, password, and host, port, dbname unless configured)`);
   }
   const parsed = rdsSecretSchema.safeParse(json);
   if (!parsed.success) {
@@ -107,12 +122,15 @@ export function targetFromSecretJson(raw: string, source: string, overrides: { s
   }
   const s = parsed.data;
   registerSecret(s.password);
+  const host = overrides.host ?? s.host;
+  const database = overrides.database ?? s.dbname;
+  if (host === undefined || database === undefined) throw new ConfigError(`${source} does not say where to connect`, missingEndpoint({ host, database }));
   const target: DbTarget = {
-    host: s.host,
-    port: Number(s.port ?? 5432),
+    host,
+    port: overrides.port ?? Number(s.port ?? 5432),
     user: s.username,
     password: s.password,
-    database: s.dbname ?? 'postgres',
+    database,
     // RDS enforces TLS; its CA is not in Node's store, so verify only when a bundle is given.
     sslMode: overrides.sslMode ?? (overrides.caFile ? 'verify-full' : 'require'),
     caFile: overrides.caFile,
@@ -122,15 +140,25 @@ export function targetFromSecretJson(raw: string, source: string, overrides: { s
   return target;
 }
 
+/** What neither the secret nor the settings give, each with where to set it. */
+function missingEndpoint(found: { host?: string; database?: string }): string[] {
+  const hint = 'an RDS-managed secret holds only username and password';
+  return [
+    ...(found.host === undefined ? [`host: not in the secret (${hint}): set PGOPS_DATABASE_HOST (CDK: databases[].host)`] : []),
+    ...(found.database === undefined ? [`dbname: not in the secret (${hint}): set PGOPS_DATABASE_NAME (CDK: databases[].dbname)`] : []),
+  ];
+}
+
 /** Resolve where to connect from the settings; `secrets` is only needed for a secret id. */
 export async function resolveTarget(settings: Settings, deps: { secrets?: ClientFactory<SecretsManagerClient> } = {}): Promise<DbTarget> {
   if (settings.databaseUrl) return parseDatabaseUrl(settings.databaseUrl, { sslMode: settings.sslMode, caFile: settings.caFile });
-  if (settings.databaseSecretJson) {
-    return targetFromSecretJson(settings.databaseSecretJson, 'PGOPS_DATABASE_SECRET_JSON', { sslMode: settings.sslMode, caFile: settings.caFile });
-  }
+  const completion: SecretTargetOptions = {
+    sslMode: settings.sslMode, caFile: settings.caFile, host: settings.databaseHost, port: settings.databasePort, database: settings.databaseName,
+  };
+  if (settings.databaseSecretJson) return targetFromSecretJson(settings.databaseSecretJson, 'PGOPS_DATABASE_SECRET_JSON', completion);
   if (settings.databaseSecretId) {
     if (!deps.secrets) throw new ConfigError('PGOPS_DATABASE_SECRET_ID is set but no Secrets Manager client is available');
-    return targetFromSecret(settings.databaseSecretId, await deps.secrets(), { sslMode: settings.sslMode, caFile: settings.caFile });
+    return targetFromSecret(settings.databaseSecretId, await deps.secrets(), completion);
   }
   throw new ConfigError('invalid configuration', ['no database: set --database-url / DATABASE_URL, PGOPS_DATABASE_SECRET_ID or PGOPS_DATABASE_SECRET_JSON']);
 }

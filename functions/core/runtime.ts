@@ -5,17 +5,19 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aws/clients.ts';
+import type { Rds } from './aws/rds.ts';
 import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alerter } from './alerts/alerter.ts';
 import { SlackAlerter, resolveSlackWebhook } from './alerts/slack.ts';
 import type { BackupJobDeps } from './backup/deps.ts';
 import type { CleanupDeps } from './cleanup/job.ts';
-import type { FileConfig, Settings } from './config.ts';
+import { managedConfigOf, type FileConfig, type Settings } from './config.ts';
 import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
 import { ConfigError } from './errors.ts';
 import type { HealthDeps } from './health/types.ts';
 import type { Logger } from './logger.ts';
 import { historyTables } from './migrate/history.ts';
 import type { MigrateJobDeps } from './migrate/job.ts';
+import type { SafetyBackup } from './migrate/safety-point.ts';
 import type { BaseBackupDeps } from './physical/basebackup.ts';
 import { findPgBinDir } from './pgtools/binaries.ts';
 import type { JobReporting } from './run-job.ts';
@@ -24,9 +26,25 @@ import type { Storage } from './storage/types.ts';
 /** Opens `s3://...` or `file://...` (storage/index.ts `openStorage`). */
 export type StorageOpener = (url: string, options: { s3Endpoint?: string }) => Storage;
 
+/** How `migrate up` takes its safety point's backup (migrate.backupBefore); passed by the callers that can. */
+export interface MigrateBackup {
+  /** A full backup with this runtime's backup dependencies (storage, pg_dump): the CLI passes backup/backup.ts `runBackup`. */
+  runBackup?: (deps: BackupJobDeps) => Promise<{ id: string }>;
+  /** Another way to take it (the migrate function: the backup function); wins over runBackup. */
+  takeBackup?: SafetyBackup;
+}
+
+/** The migrate job's own alert tells of a failed safety backup (nothing was applied): the backup inside it pages nobody. */
+const quietAlerter: Alerter = { send: async () => {} };
+
 export interface RuntimeOptions {
   sns?: ClientFactory<SNSClient>;
   secrets?: ClientFactory<SecretsManagerClient>;
+  /**
+   * RDS (managed PITR, its cleanup, the restore-window check). Passed by the callers that run those
+   * (the CLI and its task); the functions do not, so their bundles carry no RDS SDK.
+   */
+  rds?: ClientFactory<Rds>;
   /** Passed only by callers whose jobs use storage. */
   openStorage?: StorageOpener;
   /** Aborted when the process is asked to stop (the CLI's SIGTERM/SIGINT); handed to the jobs that honour it. */
@@ -49,7 +67,8 @@ export interface Runtime {
   storage(): Storage;
   /** The configured storage, or undefined when none is configured. */
   optionalStorage(): Storage | undefined;
-  migrateDeps(): Promise<MigrateJobDeps>;
+  /** With `backup`, `migrate up` can take migrate.backupBefore's backup (from storage when configured). */
+  migrateDeps(backup?: MigrateBackup): Promise<MigrateJobDeps>;
   /** Dependencies of the backup, verify and restore jobs. */
   backupDeps(extra?: Partial<BackupJobDeps>): Promise<BackupJobDeps>;
   /** The job's abort signal (SIGTERM/SIGINT), for jobs that stop cleanly on it; asking marks the run interruptible. */
@@ -60,6 +79,8 @@ export interface Runtime {
   cleanupDeps(extra?: Partial<CleanupDeps>): Promise<CleanupDeps>;
   /** Dependencies of the health job; storage only when configured. */
   healthDeps(extra?: Partial<HealthDeps>): Promise<HealthDeps>;
+  /** The RDS client (managed PITR), whether or not config names an RDS source. */
+  rdsClient(): ClientFactory<Rds>;
   /** A ConfigError when `requested` names another database than the one this runtime serves. */
   checkServes(requested: string | undefined, job: string): void;
   /** True once a job that stops on `options.signal` (backup, verify, restore) was given it. */
@@ -97,6 +118,25 @@ function storageOf(settings: Settings, open: StorageOpener | undefined): { stora
   };
 }
 
+/** How `migrate up` backs up: as the caller says, else to the configured storage; none without storage (a ConfigError in `up`, safety-point.ts). */
+function safetyBackupOf(backup: MigrateBackup, settings: Settings, backupDeps: () => Promise<BackupJobDeps>): SafetyBackup | undefined {
+  if (backup.takeBackup) return backup.takeBackup;
+  const { runBackup } = backup;
+  if (!runBackup || !settings.storage) return undefined;
+  return async () => runBackup(await backupDeps());
+}
+
+/** Only a database configured as RDS/Aurora (managed.*) gets the RDS parts of health and cleanup. */
+function managedRdsOf(config: FileConfig, options: RuntimeOptions): { rds?: ClientFactory<Rds> } {
+  const managed = managedConfigOf(config);
+  return (managed.rdsInstance || managed.auroraCluster) && options.rds ? { rds: options.rds } : {};
+}
+
+function rdsClientOf(options: RuntimeOptions): ClientFactory<Rds> {
+  if (!options.rds) throw new ConfigError('this runtime has no RDS client: managed point-in-time recovery runs from the pgops CLI or its Fargate task');
+  return options.rds;
+}
+
 export function buildRuntime(settings: Settings, logger: Logger, options: RuntimeOptions = {}): Runtime {
   const alerter = buildAlerter(settings, logger, options);
   const config: FileConfig = settings.config;
@@ -113,16 +153,20 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
   };
   const rt: Runtime = {
     settings, logger, alerter, session, target, databaseId,
-    ...storage,
+    ...storage, rdsClient: () => rdsClientOf(options),
     reporting: () => ({ alerter, logger, databaseId: () => databaseId(), environment: config.environment }),
     binDir: once(() => findPgBinDir({ configured: settings.pgBinDir })),
-    migrateDeps: async () => ({
-      ...(await common()),
-      dir: settings.migrationsDir,
-      tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
-      lockWaitSeconds: config.migrate.lockWaitSeconds,
-      lint: config.migrate.lint,
-    }),
+    migrateDeps: async (backup = {}) => {
+      const takeBackup = safetyBackupOf(backup, settings, () => rt.backupDeps({ alerter: quietAlerter }));
+      return {
+        ...(await common()),
+        dir: settings.migrationsDir,
+        tables: historyTables(config.migrate.migrationsSchema, config.migrate.migrationsTable),
+        lockWaitSeconds: config.migrate.lockWaitSeconds,
+        lint: config.migrate.lint, backupBefore: config.migrate.backupBefore,
+        ...(takeBackup ? { takeBackup } : {}),
+      };
+    },
     backupDeps: async (extra = {}) => {
       const deps: BackupJobDeps = {
         ...(await common()),
@@ -141,10 +185,10 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
     },
     physicalDeps: async (extra = {}) => ({ ...(await rt.backupDeps({ signal: extra.signal ?? options.signal })), physical: config.physical, ...extra }),
     interruptible: () => signalHandedOut,
-    cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...extra }),
+    cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...managedRdsOf(config, options), ...extra }),
     healthDeps: async (extra = {}) => {
       const { alerter: _alerter, ...deps } = await common();
-      return { ...deps, storage: rt.optionalStorage(), config, migrationsDir: settings.migrationsDir, ...extra };
+      return { ...deps, storage: rt.optionalStorage(), config, migrationsDir: settings.migrationsDir, ...managedRdsOf(config, options), ...extra };
     },
     checkServes: (requested, job) => {
       const served = settings.databaseId ?? known?.database;

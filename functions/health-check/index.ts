@@ -2,7 +2,7 @@
 // function error: it alerts (deduplicated) and returns the result. Only a crash of the job throws.
 // CloudWatch metrics (namespace pgops, dimension database) let an alarm notice a check that stopped running.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import { deliverHealthAlerts } from '../core/health/alert-dedupe.ts';
 import { healthExitCode, runHealthDetailed, type HealthResult, type HealthRun } from '../core/health/index.ts';
 import { openStorage } from '../core/storage/index.ts';

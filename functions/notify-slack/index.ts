@@ -6,9 +6,10 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { defaultSecretsClient, type ClientFactory } from '../core/aws/clients.ts';
 import { isObject, toAlert } from '../core/alerts/aws-events.ts';
-import { loadSettings } from '../core/config.ts';
+import { loadSettings, type Settings } from '../core/config.ts';
 import { ConfigError, UsageError, errorMessage } from '../core/errors.ts';
 import { createLambdaLogger } from '../shared/logger.ts';
+import { withHandlerTracing, type HandlerTracing } from '../shared/tracing.ts';
 import type { Logger } from '../core/logger.ts';
 import { redactString } from '../core/redact.ts';
 import { postToSlack, renderSlackMessage, resolveSlackWebhook, SlackError, type SlackPostOptions } from '../core/alerts/slack.ts';
@@ -20,6 +21,8 @@ export interface NotifySlackDeps {
   fetch?: typeof fetch;
   timeoutMs?: number;
   sleep?: SlackPostOptions['sleep'];
+  /** X-Ray tracing (tests pass their own); by default this function's. */
+  tracing?: HandlerTracing;
 }
 
 interface SnsRecord {
@@ -47,6 +50,10 @@ export function createNotifySlackHandler(deps: NotifySlackDeps = {}) {
   return async (event: unknown): Promise<{ posted: number; skipped: number }> => {
     const messages = messagesOf(event);
     const settings = loadSettings({}, deps.env);
+    return withHandlerTracing('notify-slack', settings, deps.tracing, () => post(messages, settings));
+  };
+
+  async function post(messages: Array<{ message: string; subject?: string }>, settings: Settings): Promise<{ posted: number; skipped: number }> {
     const logger = deps.logger ?? createLambdaLogger('pgops-notify-slack', settings.logLevel);
     // Cached across warm invocations; a failed lookup is retried next time.
     webhook ??= resolveSlackWebhook(settings, deps.secrets ?? defaultSecretsClient);
@@ -78,7 +85,7 @@ export function createNotifySlackHandler(deps: NotifySlackDeps = {}) {
     }
     logger.info('posted to Slack', { posted, skipped });
     return { posted, skipped };
-  };
+  }
 }
 
 export const handler = createNotifySlackHandler();

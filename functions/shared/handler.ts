@@ -1,9 +1,9 @@
-// Shared plumbing for the Lambda entries: settings from the environment, Powertools logging, and
-// the one failure policy (core/run-job.ts): alert once, then throw, so `aws lambda invoke` and
+// Shared plumbing for the Lambda entries: settings from the environment, Powertools logging and
+// tracing (tracing.ts), and the one failure policy (core/run-job.ts): alert once, then throw, so `aws lambda invoke` and
 // on-failure destinations see an error. Bad events and configuration throw without paging anyone.
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { ClientFactory } from '../core/aws/clients.ts';
 import { loadSettings } from '../core/config.ts';
 import { ConfigError, PgopsError, errorMessage, exitCodeOf, type AlertLevel } from '../core/errors.ts';
@@ -12,12 +12,15 @@ import { redactString } from '../core/redact.ts';
 import { runJob as runCoreJob } from '../core/run-job.ts';
 import { buildRuntime, type Runtime, type StorageOpener } from '../core/runtime.ts';
 import { createLambdaLogger } from './logger.ts';
+import { withHandlerTracing, type HandlerTracing } from './tracing.ts';
 
 export interface HandlerDeps {
   env?: NodeJS.ProcessEnv;
   sns?: ClientFactory<SNSClient>;
   secrets?: ClientFactory<SecretsManagerClient>;
   logger?: Logger;
+  /** X-Ray tracing (tests pass their own); by default this function's, on unless POWERTOOLS_TRACE_ENABLED=false. */
+  tracing?: HandlerTracing;
 }
 
 /**
@@ -57,9 +60,11 @@ export async function runJob<T>(name: string, deps: HandlerDeps & HandlerNeeds, 
   let logger = deps.logger;
   try {
     const settings = loadSettings({}, deps.env);
-    logger ??= createLambdaLogger(`pgops-${name}`, settings.logLevel);
-    const rt = buildRuntime(settings, logger, { sns: deps.sns, secrets: deps.secrets, openStorage: deps.openStorage });
-    return await runCoreJob(rt.reporting(), { job: name }, () => job(rt));
+    const log = (logger ??= createLambdaLogger(`pgops-${name}`, settings.logLevel));
+    return await withHandlerTracing(name, settings, deps.tracing, async () => {
+      const rt = buildRuntime(settings, log, { sns: deps.sns, secrets: deps.secrets, openStorage: deps.openStorage });
+      return runCoreJob(rt.reporting(), { job: name }, () => job(rt));
+    });
   } catch (err) {
     const message = redactString(errorMessage(err));
     // The policy logged what it paged for; what pages nobody (a bad event, bad settings) is logged here.

@@ -11,7 +11,7 @@ import { backupAgeAlarm, backupFunction, backupSchedule } from './jobs/backup.ts
 import { cleanupFunction, cleanupSchedule } from './jobs/cleanup.ts';
 import { jobContext, type DatabaseJobsProps } from './jobs/context.ts';
 import { healthFunction, healthSchedule } from './jobs/health.ts';
-import { migrateFunction } from './jobs/migrate.ts';
+import { allowMigrateBackups, migrateFunction } from './jobs/migrate.ts';
 import { longJobTask, restoreTestSchedule } from './jobs/task.ts';
 import type { LongJobTask } from './long-job-task.ts';
 import type { PgopsFunction } from './pgops-function.ts';
@@ -35,6 +35,7 @@ export class DatabaseOps extends Construct {
     this.migrate = migrateFunction(this, ctx);
     this.task = longJobTask(this, ctx);
     this.backup = backupFunction(this, ctx, this.task);
+    allowMigrateBackups(ctx, this.migrate, this.backup);
     this.health = healthFunction(this, ctx);
     this.cleanup = cleanupFunction(this, ctx);
     const pitr = pitrSettingsFor(props.config, props.database);

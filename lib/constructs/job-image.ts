@@ -4,6 +4,11 @@
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import { IgnoreMode } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { type IMAGE_BUNDLES, IMAGE_TASK_ROOT } from '../bundling.ts';
+
+/** The image's bundles by role (a rename in IMAGE_BUNDLES fails the type check here). */
+const BACKUP_BUNDLE: keyof typeof IMAGE_BUNDLES = 'backup';
+const CLI_BUNDLE: keyof typeof IMAGE_BUNDLES = 'pgops';
 
 export interface JobImageProps {
   repoRoot: string;
@@ -11,8 +16,8 @@ export interface JobImageProps {
   architecture: 'arm64' | 'x86_64';
 }
 
-/** Lambda: the base image's own entry point, with the backup handler. */
-export const LAMBDA_CMD = ['backup.handler'];
+/** Lambda: the base image's own entry point, with the backup handler (the export of its bundle). */
+export const LAMBDA_CMD = [`${BACKUP_BUNDLE}.handler`];
 
 /**
  * Fargate: the pgops CLI itself, `node pgops.mjs --json <command...>`: the same commands, exit codes
@@ -20,7 +25,7 @@ export const LAMBDA_CMD = ['backup.handler'];
  * ["backup", "--schema-only"], or the restore test's). Settings arrive as PGOPS_CONFIG_JSON, since
  * the image is shared by every database.
  */
-export const TASK_ENTRYPOINT = ['node', '/var/task/pgops.mjs', '--json'];
+export const TASK_ENTRYPOINT = ['node', `${IMAGE_TASK_ROOT}/${CLI_BUNDLE}.mjs`, '--json'];
 
 /** What the task runs when started without a command override. */
 export const TASK_DEFAULT_COMMAND = ['backup'];

@@ -12,6 +12,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { BUNDLE, PARSER_WASM } from '../bundling.ts';
+import { ENV } from '../../functions/core/config.ts';
 import { acknowledge, NAG } from '../nag.ts';
 import { topicAlarm } from './alarm.ts';
 
@@ -51,6 +52,8 @@ export interface PgopsFunctionProps {
   alarmTopic: sns.ITopic;
   /** What on-call should do when this function errors (in the alarm description). */
   onError: string;
+  /** X-Ray active tracing and the Powertools tracer (config `tracing`); off, the tracer is told so. */
+  tracing: boolean;
 }
 
 /** Where NodejsFunction bundles go in Lambda. */
@@ -141,7 +144,8 @@ export class PgopsFunction extends Construct {
       timeout: props.timeout,
       memorySize: props.memorySize,
       architecture: props.architecture,
-      environment: props.environment,
+      environment: props.tracing ? props.environment : { ...props.environment, [ENV.traceEnabled]: 'false' },
+      tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       onFailure: new destinations.SqsDestination(props.onFailure),
       retryAttempts: props.retryAttempts,
     } satisfies Partial<lambda.FunctionProps>;
@@ -162,6 +166,9 @@ export class PgopsFunction extends Construct {
     } else {
       this.function = new lambda.DockerImageFunction(this, 'Function', { ...common, code: props.code.image });
     }
+
+    // CDK adds the X-Ray write statement (Resource "*") to the role for active tracing.
+    if (props.tracing) acknowledge(this.role, NAG.xrayTraces);
 
     if (props.network) {
       // Set on the L1: the L2 wants an IVpc, and importing one needs its AZs (a lookup, or guesses).

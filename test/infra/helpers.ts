@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import { App } from 'aws-cdk-lib';
+import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildPgopsApp, REPO_ROOT, type PgopsApp } from '../../lib/pgops-app.ts';
 
@@ -26,27 +26,39 @@ export function sampleConfig(): Record<string, unknown> & { databases: Array<Rec
 export interface Synth extends PgopsApp {
   app: App;
   storageTemplate: Template;
+  /** The shared ops stack: topic, cluster, dead-letter queues, notify-slack. */
   opsTemplate: Template;
+  /** The stack of database `id` (its functions, tasks, schedules, alarms, outputs). */
+  dbTemplate(id: string): Template;
   /** Removes the cloud assembly (bundles and staged image context) from the temp dir. */
   dispose(): void;
 }
 
 /**
  * `bundle: false` skips esbuild (the function code is a placeholder): for tests about resources,
- * not about what is in the bundles.
+ * not about what is in the bundles. `nag: false` leaves cdk-nag out of synthesis (a test then runs
+ * it once itself, on a large app).
  */
-export function synth(options: { pgops?: unknown; bundle?: boolean } = {}): Synth {
+export function synth(options: { pgops?: unknown; bundle?: boolean; nag?: boolean } = {}): Synth {
   const context: Record<string, unknown> = { ...cdkJson().context };
   if (options.pgops !== undefined) context.pgops = options.pgops;
   if (options.bundle === false) context['aws:cdk:bundling-stacks'] = [];
   const outdir = mkdtempSync(join(tmpdir(), 'pgops-infra-test-'));
   const app = new App({ context, outdir });
-  const built = buildPgopsApp(app);
+  const built = buildPgopsApp(app, { nag: options.nag });
+  registerOutputs([built.storage, built.ops]);
+  const dbTemplates = new Map<string, Template>();
   return {
     ...built,
     app,
     storageTemplate: Template.fromStack(built.storage),
     opsTemplate: Template.fromStack(built.ops),
+    dbTemplate(id: string): Template {
+      const stack = built.databases.find((d) => d.database.id === id);
+      if (!stack) throw new Error(`no database stack for ${id}`);
+      if (!dbTemplates.has(id)) dbTemplates.set(id, Template.fromStack(stack));
+      return dbTemplates.get(id)!;
+    },
     dispose: () => rmSync(outdir, { recursive: true, force: true }),
   };
 }
@@ -94,11 +106,32 @@ export function roleStatements(t: Template, rolePrefix: string): Statement[] {
   return policies.flatMap((p) => (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
 }
 
-/** A CloudFormation value with Refs/GetAtts/Joins flattened to a readable string. */
+/**
+ * The outputs of every stack synthesized so far, by stack name: a database stack reads the ops
+ * stack's values through CDK's weak references (Fn::GetStackOutput), which `flat` shows as the
+ * value the output carries.
+ */
+const stackOutputs = new Map<string, Record<string, { Value: unknown }>>();
+
+function registerOutputs(stacks: Stack[]): void {
+  // Merged, not replaced: a test file may synthesize several apps with the same stack names (an
+  // output's name says what it carries, so one name has one value).
+  for (const stack of stacks) {
+    const outputs = (Template.fromStack(stack).toJSON().Outputs ?? {}) as Record<string, { Value: unknown }>;
+    stackOutputs.set(stack.stackName, { ...stackOutputs.get(stack.stackName), ...outputs });
+  }
+}
+
+/** A CloudFormation value with Refs/GetAtts/Joins flattened to a readable string; another stack's output as its value. */
 export function flat(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
+    if ('Fn::GetStackOutput' in o) {
+      const { StackName, OutputName } = o['Fn::GetStackOutput'] as { StackName: string; OutputName: string };
+      const output = stackOutputs.get(StackName)?.[OutputName];
+      return output ? flat(output.Value) : `<${StackName}.${OutputName}?>`;
+    }
     if ('Ref' in o) return `<${String(o.Ref)}>`;
     if ('Fn::GetAtt' in o) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
     if ('Fn::Join' in o) {

@@ -1,7 +1,7 @@
 // The manifest of a logical backup (DESIGN.md "Backups and storage layout"): its zod schema is the
 // one definition, and the TypeScript types are derived from it, so reader and writer cannot drift.
 // Fields may be added, never renamed; unknown fields are kept (a newer pgops may add some).
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const BACKUP_FORMATS = ['custom', 'directory-tar'] as const;
 

@@ -2,7 +2,7 @@
 // recovery"): the base backup manifest's schema (the one definition; types derived from it), and the
 // one rule for what a base backup is: a folder under `<db>/physical/` whose manifest passes the schema,
 // names its own folder and base object, and whose base object is stored at the recorded size.
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';

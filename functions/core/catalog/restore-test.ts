@@ -1,6 +1,6 @@
 // The restore-test record that `backups verify --restore-test` writes beside a backup
 // (layout.ts backupKeys().restoreTest): what the catalog accepts as proof that a backup restored.
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Read leniently: `ok` and `checkedAt` decide; the other fields verify writes are kept as they are. */
 export const restoreTestSchema = z.looseObject({

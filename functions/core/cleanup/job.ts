@@ -14,6 +14,9 @@ import { applyRetention, type RetentionReport } from './retention.ts';
 import { callFunctions, deleteExpiredRows, resolveFunctions, resolveRules, vacuumAnalyze, type FunctionResult, type RowRuleResult, type VacuumResult } from './rows.ts';
 import { sweepStaleScratch } from '../backup/scratch.ts';
 import { runWalRetention, type PhysicalRetentionResult, type WalRetentionResult } from './wal-retention.ts';
+import type { ClientFactory } from '../aws/clients.ts';
+import type { Rds } from '../aws/rds.ts';
+import { runManagedPitrCleanup, type ManagedPitrCleanupResult } from './managed-pitr.ts';
 
 export interface CleanupDeps {
   target: DbTarget;
@@ -31,6 +34,8 @@ export interface CleanupDeps {
   deadline?: number;
   /** Where the jobs of this machine keep scratch files (default os.tmpdir()): swept of what killed jobs left. */
   tmpDir?: string;
+  /** Set when the database is RDS/Aurora (managed.*): expired managed PITR copies are deleted. */
+  rds?: ClientFactory<Rds>;
 }
 
 export interface CleanupRequest {
@@ -59,6 +64,8 @@ export interface CleanupResult {
   wal: WalRetentionResult;
   /** Scratch directories of killed backup, verify or restore runs (older than a day) removed from this machine. */
   scratch: string[];
+  /** RDS instances and Aurora clusters of managed PITR past their pgops:expires tag: deleted (or that would be). */
+  managedPitr: ManagedPitrCleanupResult;
   durationMs: number;
 }
 
@@ -73,7 +80,7 @@ const pastDeadline = (deadline?: number) => deadline !== undefined && Date.now()
 
 export async function runCleanup(deps: CleanupDeps, request: CleanupRequest = {}): Promise<CleanupResult> {
   const dryRun = request.dryRun ?? false;
-  const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, physical: { kept: [], deleted: [] }, wal: { deleted: 0, bytes: 0, keptFrom: null }, scratch: [], durationMs: 0 };
+  const result: CleanupResult = { dryRun, complete: false, rows: [], functions: [], vacuum: [], backups: { kept: [], deleted: [] }, physical: { kept: [], deleted: [] }, wal: { deleted: 0, bytes: 0, keptFrom: null }, scratch: [], managedPitr: { deleted: [], pending: [], kept: [] }, durationMs: 0 };
   const started = performance.now();
   return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
     job: 'cleanup',
@@ -103,6 +110,7 @@ async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<Cl
     result.backups = await runRetention(deps, dryRun, failures);
     const walPart = { storage: deps.storage, databaseId: deps.databaseId, retention: deps.config.retention, logger: deps.logger, now: (deps.clock ?? (() => new Date()))(), deadline: deps.deadline };
     Object.assign(result, await runWalRetention(walPart, dryRun, failures));
+    result.managedPitr = await runManagedPitrCleanup({ rds: deps.rds, logger: deps.logger, now: walPart.now, deadline: deps.deadline }, dryRun, failures);
     result.rows = await deleteExpiredRows(client, rules, opts);
     for (const r of result.rows) if (r.error) failures.push(`rule "${r.rule}": ${r.error}`);
     result.functions = await callFunctions(client, fns, opts);
@@ -117,7 +125,8 @@ async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<Cl
     && (dryRun || result.functions.every((f) => f.called))
     && (dryRun || result.vacuum.every((v) => v.done))
     && result.backups.skipped !== 'deadline'
-    && result.wal.skipped !== 'deadline';
+    && result.wal.skipped !== 'deadline'
+    && result.managedPitr.skipped !== 'deadline';
   if (failures.length > 0) throw new CleanupError(`cleanup failed: ${failures.join('; ')}`, result);
   // What a killed (kill -9) job left on this machine; the next restore or verify sweeps it too.
   if (!dryRun) result.scratch = await sweepStaleScratch(deps.tmpDir, deps.logger);

@@ -14,6 +14,8 @@ import {
   readDatabaseSize, readServerFacts, type DbCheckContext,
 } from './database.ts';
 import { checkServerWal, readWalArchive, walArchivingResult } from './wal-archiving.ts';
+import { checkRestoreWindow } from './restore-window.ts';
+import { managedConfigOf } from '../config.ts';
 import { checkDatabaseId } from '../catalog/layout.ts';
 import { addSizeSample, emptyHealthState, growthSince, readHealthState, writeHealthState, type HealthState } from './state.ts';
 import { CHECK_NAMES, worstStatus, type CheckName, type CheckResult, type HealthDeps, type HealthResult } from './types.ts';
@@ -72,6 +74,9 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
 
   const backupsDone = backupChecks(deps.storage, deps.databaseId, thresholds, now, deps.logger);
   const walArchiveDone = readWalArchive(deps.storage, deps.databaseId, deps.config, now);
+  // RDS/Aurora only: AWS's restore window, judged whatever the database connection does.
+  const rds = deps.rds;
+  const restoreWindowDone = rds ? guarded('restore-window', () => checkRestoreWindow({ rds, managed: managedConfigOf(deps.config), thresholds, now })) : undefined;
 
   let client: pg.Client | undefined;
   const t0 = performance.now();
@@ -100,6 +105,7 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
   for (const c of backups.checks) results.set(c.name, c);
   // The archive is judged even when the database is unreachable: its age is what the WAL alarm reads.
   results.set('wal-archiving', walArchivingResult(await walArchiveDone, results.get('wal-archiving')!, thresholds));
+  if (restoreWindowDone) results.set('restore-window', await restoreWindowDone);
 
   if (deps.storage && !stateError) {
     try {

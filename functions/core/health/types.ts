@@ -1,4 +1,6 @@
 // Shapes of the health job (DESIGN.md `health --json`): fields may be added, never renamed.
+import type { ClientFactory } from '../aws/clients.ts';
+import type { Rds } from '../aws/rds.ts';
 import type { FileConfig } from '../config.ts';
 import type { DbSessionOptions, DbTarget } from '../db.ts';
 import { PgopsError } from '../errors.ts';
@@ -22,6 +24,7 @@ export const CHECK_NAMES = [
   'database-size',
   'unused-indexes',
   'wal-archiving',
+  'restore-window',
   'replication',
 ] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
@@ -76,6 +79,8 @@ export interface HealthDeps {
   migrationsDir: string;
   clock?: () => Date;
   options?: HealthOptions;
+  /** Set when the database is RDS/Aurora (config managed.*): the restore-window check runs. */
+  rds?: ClientFactory<Rds>;
 }
 
 /** Ranking for "worst": not being able to check is worse than a known warning. */

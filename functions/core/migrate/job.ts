@@ -17,6 +17,7 @@ import { IGNORE_PATTERN, createPgopsLoader, listMigrationFiles, renderMigrationS
 import type { OutOfOrderMigration } from './rules.ts';
 import { lintGate, MigrationLintError } from './lint/gate.ts';
 import type { LintFinding, LintMode } from './lint/types.ts';
+import { checkBackupBefore, describeSafetyPoint, planSafetyPoint, recordSafetyPoint, type SafetyPoint, type SafetyPointDeps } from './safety-point.ts';
 
 export interface MigrateDeps {
   target: DbTarget;
@@ -59,6 +60,8 @@ export interface MigrateResult {
   warnings?: string[];
   /** Present only when the linter found something in the migrations applied (migrate.lint "warn", or warnings). */
   lint?: { findings: LintFinding[] };
+  /** Present when migrations were (or in a dry run would be) applied: the backup and restore point taken first. */
+  safetyPoint?: SafetyPoint;
 }
 
 /** A stable advisory-lock key per migrations table, so two applications sharing a database do not block each other. */
@@ -220,8 +223,8 @@ function describeFailure(err: unknown, tracker: ProgressTracker, session: DbSess
   return new MigrationError(`migration ${cur.file} failed (${cur.direction}): ${msg}.${partial}`, { cause: err });
 }
 
-/** What `up`, `down` and `to` need beyond MigrateDeps: where a failure is reported. */
-export interface MigrateJobDeps extends MigrateDeps {
+/** What `up`, `down` and `to` need beyond MigrateDeps: where a failure is reported, and the safety point (safety-point.ts). */
+export interface MigrateJobDeps extends MigrateDeps, Pick<SafetyPointDeps, 'backupBefore' | 'takeBackup' | 'clock'> {
   alerter: Alerter;
   databaseId: string;
   environment: string;
@@ -229,18 +232,23 @@ export interface MigrateJobDeps extends MigrateDeps {
 
 /** up / down / to. Takes the lock, validates the history, runs node-pg-migrate's runner. */
 export async function runMigrations(deps: MigrateJobDeps, req: MigrateRequest): Promise<MigrateResult> {
+  // Set once the safety point is recorded: a failure after it carries the way back in its alert.
+  const recorded: { safetyPoint?: SafetyPoint } = {};
   return runJob({ alerter: deps.alerter, logger: deps.logger, databaseId: deps.databaseId, environment: deps.environment }, {
     job: 'migrate',
     silent: req.dryRun,
     details: (error) => ({
       command: req.command, target: req.target, count: req.count,
       ...(error instanceof MigrationLintError ? { lint: error.findings.filter((f) => f.severity === 'error').map(({ file, line, rule, message }) => ({ file, line, rule, message })) } : {}),
+      ...(recorded.safetyPoint ? { safetyPoint: recorded.safetyPoint } : {}),
     }),
   }, async () => {
     validateCount(req);
+    // `up` always goes up: a safety point it cannot take is refused before anything is written (`to` finds out once planned).
+    if (req.command === 'up') checkBackupBefore(deps);
     const files = await listFiles(deps.dir);
     if (req.dryRun) return dryRun(deps, files, req);
-    return withMigrationLock(deps, (client) => migrateLocked(client, deps, files, req));
+    return withMigrationLock(deps, (client) => migrateLocked(client, deps, files, req, recorded));
   });
 }
 
@@ -259,7 +267,7 @@ async function withMigrationLock<T>(deps: MigrateDeps, fn: (client: pg.Client) =
   }
 }
 
-async function migrateLocked(client: pg.Client, deps: MigrateDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {
+async function migrateLocked(client: pg.Client, deps: MigrateJobDeps, files: MigrationFile[], req: MigrateRequest, recorded: { safetyPoint?: SafetyPoint }): Promise<MigrateResult> {
   const tracker: ProgressTracker = {};
   try {
     await ensureChecksumTable(client, deps.tables);
@@ -274,11 +282,17 @@ async function migrateLocked(client: pg.Client, deps: MigrateDeps, files: Migrat
     }
     const lint = await lintPlan(deps, files, p, client);
     const warnings = planWarnings(files, p, deps.logger);
-    return { ...(await applyPlan(client, deps, p, tracker)), ...(warnings.length > 0 ? { warnings } : {}), ...(lint ? { lint } : {}) };
+    // Nothing is applied unless the safety point's backup (when due) succeeded.
+    if (p.direction === 'up') recorded.safetyPoint = await recordSafetyPoint(client, deps, files, p.names);
+    const { safetyPoint } = recorded;
+    return { ...(await applyPlan(client, deps, p, tracker)), ...(warnings.length > 0 ? { warnings } : {}), ...(lint ? { lint } : {}), ...(safetyPoint ? { safetyPoint } : {}) };
   } catch (err) {
     // node-pg-migrate leaves a failed per-migration transaction open on our client.
     await client.query('ROLLBACK').catch(() => {});
-    throw describeFailure(err, tracker, deps.session);
+    const failure = describeFailure(err, tracker, deps.session);
+    const wayBack = recorded.safetyPoint ? describeSafetyPoint(recorded.safetyPoint) : '';
+    if (wayBack) failure.message += `\n${wayBack}`;
+    throw failure;
   }
 }
 
@@ -325,11 +339,12 @@ async function applyPlan(client: pg.Client, deps: MigrateDeps, p: Plan, tracker:
   return result;
 }
 
-async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {
-  // Read-only: no lock, no table creation, nothing executed.
+async function dryRun(deps: MigrateJobDeps, files: MigrationFile[], req: MigrateRequest): Promise<MigrateResult> {
+  // Read-only: no lock, no table creation, nothing executed, no restore point, no backup.
   const client = await connect(deps.target, deps.session);
   let p: Plan;
   let lint: MigrateResult['lint'];
+  let safetyPoint: SafetyPoint | undefined;
   try {
     const status = computeStatus(files, await readApplied(client, deps.tables));
     const bad = refusal(files, status);
@@ -337,6 +352,7 @@ async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateReq
     p = plan(files, status, req);
     // The same findings, and the same refusal, as the `up` it predicts.
     lint = await lintPlan(deps, files, p, client);
+    if (p.direction === 'up' && p.names.length > 0) safetyPoint = await planSafetyPoint(client, deps, files, p.names);
   } finally {
     await client.end().catch(() => {});
   }
@@ -355,7 +371,7 @@ async function dryRun(deps: MigrateDeps, files: MigrationFile[], req: MigrateReq
     ran.push({ name, sql });
   }
   deps.logger.info(`dry run: would ${p.direction === 'up' ? 'apply' : 'revert'} ${ran.length} migration(s); nothing was changed`);
-  return { direction: p.direction, ran, dryRun: true, ...(warnings.length > 0 ? { warnings } : {}), ...(lint ? { lint } : {}) };
+  return { direction: p.direction, ran, dryRun: true, ...(warnings.length > 0 ? { warnings } : {}), ...(lint ? { lint } : {}), ...(safetyPoint ? { safetyPoint } : {}) };
 }
 
 /** The lint gate over the migrations an `up` would apply (lint/gate.ts); nothing for a `down`. */

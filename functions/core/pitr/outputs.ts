@@ -127,10 +127,27 @@ export interface RecoveredCluster {
 
 export async function produceOutput(deps: OutputDeps, out: OutputSpec, rc: RecoveredCluster): Promise<OutputResult> {
   if (out.kind === 'data-dir') return handOverDataDir(deps, out.dir, rc);
+  return produceLogicalOutput(deps, out, { target: (database) => scratchTarget(rc, database), workDir: join(rc.scratch.root, 'dump'), provenance: rc.provenance });
+}
+
+/** Where the logical outputs read the recovered databases: the scratch cluster, or a restored RDS instance (pitr/managed). */
+export interface RecoveredSource {
+  /** How pg_dump and our sessions reach the recovered database `database`. */
+  target(database: string): DbTarget;
+  /** A private directory the --target-db dump goes through (its owner removes it). */
+  workDir: string;
+  /** Recorded in an exported backup's manifest. */
+  provenance: Record<string, unknown>;
+}
+
+export type LogicalOutputSpec = Exclude<OutputSpec, { kind: 'data-dir' }>;
+
+/** --target-db or --export, from whatever holds the recovered databases. */
+export async function produceLogicalOutput(deps: OutputDeps, out: LogicalOutputSpec, src: RecoveredSource): Promise<OutputResult> {
   const sourceDb = out.sourceDb ?? (await connectionOf(deps).catch(() => undefined))?.database;
   if (!sourceDb) throw new ConfigError('invalid configuration', ['--source-db: which recovered database to export (it defaults to the connection\'s database, and there is no connection)']);
-  if (out.kind === 'export') return exportBackup(deps, sourceDb, rc);
-  return restoreIntoTarget(deps, out, sourceDb, rc);
+  if (out.kind === 'export') return exportBackup(deps, sourceDb, src);
+  return restoreIntoTarget(deps, out, sourceDb, src);
 }
 
 /** The recovered database as pg_dump and our sessions reach it: the unix socket, no password. */
@@ -160,20 +177,20 @@ async function nested<T>(deps: OutputDeps, what: string, body: () => Promise<T>)
   }
 }
 
-async function restoreIntoTarget(deps: OutputDeps, out: Extract<OutputSpec, { kind: 'target-db' }>, sourceDb: string, rc: RecoveredCluster): Promise<OutputResult> {
+async function restoreIntoTarget(deps: OutputDeps, out: Extract<OutputSpec, { kind: 'target-db' }>, sourceDb: string, src: RecoveredSource): Promise<OutputResult> {
   const connection = await connectionOf(deps);
-  // A private local storage inside the scratch directory: removed with it.
-  const local = new FileStorage(pathToFileURL(join(rc.scratch.root, 'dump')).href);
-  const dumped = await nested(deps, `dumping the recovered database ${sourceDb}`, () => runBackup(jobDeps(deps, scratchTarget(rc, sourceDb), local)));
+  // A private local storage in the source's work directory: removed with it.
+  const local = new FileStorage(pathToFileURL(src.workDir).href);
+  const dumped = await nested(deps, `dumping the recovered database ${sourceDb}`, () => runBackup(jobDeps(deps, src.target(sourceDb), local)));
   const restored = await nested(deps, `restoring the recovered database ${sourceDb} into ${out.database}`, () => runRestore(jobDeps(deps, connection, local), dumped.id, {
     targetDb: out.database, create: out.create, clean: out.clean, tables: out.tables,
   }));
   return { type: 'target-db', database: out.database, sourceDb, created: restored.created, tables: restored.tables };
 }
 
-async function exportBackup(deps: OutputDeps, sourceDb: string, rc: RecoveredCluster): Promise<OutputResult> {
-  const manifest = await nested(deps, `exporting the recovered database ${sourceDb}`, () => runBackup(jobDeps(deps, scratchTarget(rc, sourceDb), deps.storage)));
-  await markPitrBackup(deps, manifest, rc.provenance);
+async function exportBackup(deps: OutputDeps, sourceDb: string, src: RecoveredSource): Promise<OutputResult> {
+  const manifest = await nested(deps, `exporting the recovered database ${sourceDb}`, () => runBackup(jobDeps(deps, src.target(sourceDb), deps.storage)));
+  await markPitrBackup(deps, manifest, src.provenance);
   return { type: 'export', backupId: manifest.id, key: manifest.key, sourceDb };
 }
 

@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, finished } from 'node:stream';
+import { instrumented } from '../aws/clients.ts';
 import { ConfigError } from '../errors.ts';
 import { StorageDeniedError, StorageError, StorageNotFoundError, StorageUnsupportedError } from './errors.ts';
 import { compareKeys, validateKey, validatePrefix } from './keys.ts';
@@ -70,7 +71,7 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     config.requestChecksumCalculation = 'WHEN_REQUIRED';
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   }
-  return new S3Client(config);
+  return instrumented(new S3Client(config));
 }
 
 /** Parses s3://bucket/prefix; a ConfigError names what is wrong (never echoing the URL). */
@@ -336,7 +337,7 @@ export class S3Storage implements Storage {
       if (!(output.Body instanceof Readable)) throw new Error('GetObject returned no readable body');
       return output.Body;
     } catch (err) {
-      if (errorName(err) === 'NoSuchKey') throw new StorageNotFoundError(key, this.where(key), { cause: scrubSdkError(err) });
+      if (errorName(err) === 'NoSuchKey' || await this.deniedButAbsent(Key, err)) throw new StorageNotFoundError(key, this.where(key), { cause: scrubSdkError(err) });
       throw this.fail('GetObject', key, err);
     }
   }
@@ -348,8 +349,26 @@ export class S3Storage implements Storage {
       if (!output.Body) throw new Error('GetObject returned no body');
       return Buffer.from(await output.Body.transformToByteArray());
     } catch (err) {
-      if (errorName(err) === 'NoSuchKey') return undefined;
+      if (errorName(err) === 'NoSuchKey' || await this.deniedButAbsent(Key, err)) return undefined;
       throw this.fail('GetObject', key, err);
+    }
+  }
+
+  /**
+   * Whether a GetObject that S3 refused was in fact of a missing key. S3 answers a missing key with
+   * 404 only to callers whose s3:ListBucket covers the request; a list right narrowed by s3:prefix
+   * (as pgops' roles have: lib/permissions.ts) gets 403 AccessDenied. Listing exactly that key
+   * (allowed under the database's prefix) tells them apart: absent only when the listing succeeds
+   * without it. A listing that fails, or that shows the key, leaves the denial as the error.
+   */
+  private async deniedButAbsent(Key: string, err: unknown): Promise<boolean> {
+    if (errorName(err) !== 'AccessDenied') return false;
+    try {
+      // Keys sort in byte order and a key sorts before every longer key it prefixes: if it exists, it comes first.
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: Key, MaxKeys: 1 }));
+      return !(page.Contents ?? []).some((object) => object.Key === Key);
+    } catch {
+      return false;
     }
   }
 

@@ -25,7 +25,8 @@ export function cleanupFunction(scope: Construct, ctx: JobContext): PgopsFunctio
   for (const s of [...alertAndSecretStatements(ctx), listStatement(loc), bucketKeyStatement(loc, false)]) fn.allow(s);
   allowObjects(fn.role, 'ReadManifests', loc, ['s3:GetObject'], 'logical/*');
   allowObjects(fn.role, 'DeleteExpiredBackups', loc, ['s3:DeleteObject'], 'logical/*');
-  // Retention also aborts multipart uploads a crashed backup left behind (older than a day).
+  // Retention also aborts multipart uploads a crashed backup left behind (older than a day). S3 has
+  // no s3:prefix condition for this listing; it shows key names and upload ids, never data.
   fn.allow(new iam.PolicyStatement({ sid: 'ListIncompleteUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [loc.bucket.bucketArn] }));
   allowObjects(fn.role, 'AbortIncompleteUploads', loc, ['s3:AbortMultipartUpload'], 'logical/*');
   return fn;

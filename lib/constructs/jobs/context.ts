@@ -37,7 +37,7 @@ export interface JobContext extends DatabaseJobsProps {
   /** The settings file of the jobs (PGOPS_CONFIG / PGOPS_CONFIG_JSON). */
   runtimeConfig: FileConfig;
   /** The PgopsFunction props every function of this database shares. */
-  functionDefaults: Pick<PgopsFunctionProps, 'databaseId' | 'environmentName' | 'network' | 'architecture' | 'logRetention' | 'onFailure' | 'alarmTopic'>;
+  functionDefaults: Pick<PgopsFunctionProps, 'databaseId' | 'environmentName' | 'network' | 'architecture' | 'logRetention' | 'onFailure' | 'alarmTopic' | 'tracing'>;
 }
 
 export function jobContext(props: DatabaseJobsProps): JobContext {
@@ -56,6 +56,7 @@ export function jobContext(props: DatabaseJobsProps): JobContext {
       logRetention: props.logRetention,
       onFailure: props.failureQueue,
       alarmTopic: props.alerting.topic,
+      tracing: config.tracing,
     },
   };
 }
@@ -70,6 +71,10 @@ export function baseEnvironment(ctx: JobContext): Record<string, string> {
     [ENV.logLevel]: config.logLevel,
     [ENV.snsTopicArn]: ctx.alerting.topic.topicArn,
     ...(db.sslMode ? { [ENV.sslMode]: db.sslMode } : {}),
+    // Where to connect when the secret does not say (an RDS-managed secret holds only username and password).
+    ...(db.host !== undefined ? { [ENV.databaseHost]: db.host } : {}),
+    ...(db.port !== undefined ? { [ENV.databasePort]: String(db.port) } : {}),
+    ...(db.dbname !== undefined ? { [ENV.databaseName]: db.dbname } : {}),
   };
 }
 

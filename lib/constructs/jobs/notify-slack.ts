@@ -35,6 +35,7 @@ export function notifySlackFunction(scope: Construct, props: NotifySlackProps): 
     logRetention: props.logRetention,
     onFailure: props.failureQueue,
     alarmTopic: props.alerting.topic,
+    tracing: config.tracing,
     environment: {
       [ENV.slackWebhookSecretId]: props.webhookSecretArn,
       [ENV.environment]: config.environment,

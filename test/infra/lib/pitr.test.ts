@@ -105,17 +105,22 @@ describe('PITR resources', () => {
     plain?.dispose();
   });
 
-  const all = (type?: string) => resources(s.opsTemplate, type);
+  const DATABASES = ['auth', 'billing', 'ledger'];
+  /** Every template: the ops stack and the three database stacks (their logical ids do not collide). */
+  const templates = () => [s.opsTemplate, ...DATABASES.map((d) => s.dbTemplate(d))];
+  const all = (type?: string): Resources => Object.assign({}, ...templates().map((t) => resources(t, type))) as Resources;
+  /** A database's role (Db<database>...) is in that database's stack. */
+  const roles = (role: string) => roleStatements(s.dbTemplate(DATABASES.find((d) => role.startsWith(`Db${d}`))!), role);
   function only(type: string, prefix: string): [string, Resources[string]] {
     const found = Object.entries(all(type)).filter(([id]) => id.startsWith(prefix));
     expect(found.map(([id]) => id), `exactly one ${type} ${prefix}*`).toHaveLength(1);
     return found[0]!;
   }
   const container = (prefix: string) => (only('AWS::ECS::TaskDefinition', prefix)[1].Properties!.ContainerDefinitions as Array<ContainerDefinition & Record<string, unknown>>)[0]!;
-  const schedule = (name: string) => propertiesOf<ScheduleProperties>(s.opsTemplate, 'AWS::Scheduler::Schedule').find((x) => x.Name === name)!;
-  const alarm = (name: string) => propertiesOf<AlarmProperties & Record<string, unknown>>(s.opsTemplate, 'AWS::CloudWatch::Alarm').find((x) => x.AlarmName === name);
+  const schedule = (name: string) => templates().flatMap((t) => propertiesOf<ScheduleProperties>(t, 'AWS::Scheduler::Schedule')).find((x) => x.Name === name)!;
+  const alarm = (name: string) => templates().flatMap((t) => propertiesOf<AlarmProperties & Record<string, unknown>>(t, 'AWS::CloudWatch::Alarm')).find((x) => x.AlarmName === name);
   function s3Statements(role: string) {
-    return roleStatements(s.opsTemplate, role)
+    return roles(role)
       .filter((st) => actionsOf(st).some((a) => a.startsWith('s3:')))
       .map((st) => ({ actions: actionsOf(st).sort(), resource: flat(st.Resource) }));
   }
@@ -134,13 +139,13 @@ describe('PITR resources', () => {
       const [, service] = only('AWS::ECS::Service', 'DbbillingPitrWalReceiverService');
       expect(service.Properties).toMatchObject({
         ServiceName: 'pgops-staging-billing-wal-receiver',
-        Cluster: { 'Fn::GetAtt': ['Cluster', 'Arn'] },
         LaunchType: 'FARGATE',
         DesiredCount: 1,
         DeploymentConfiguration: { MinimumHealthyPercent: 0, MaximumPercent: 100, DeploymentCircuitBreaker: { Enable: true, Rollback: true } },
         AvailabilityZoneRebalancing: 'DISABLED',
         NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED', Subnets: ['subnet-0aaaaaaaaaaaaaaaa'], SecurityGroups: ['sg-0aaaaaaaaaaaaaaaa'] } },
       });
+      expect(flat(service.Properties!.Cluster)).toBe('<Cluster.Arn>');
       expect(flat(service.Properties!.TaskDefinition)).toMatch(/^<DbbillingPitrWalReceiverTaskTaskDefinition[0-9A-F]{8}>$/);
       // Its first task must find the roles' policies (image pull, secret, storage) in place.
       const dependsOn = (service as { DependsOn?: string[] }).DependsOn ?? [];
@@ -173,7 +178,7 @@ describe('PITR resources', () => {
         { actions: ['s3:ListBucket'], resource: BUCKET },
         { actions: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'], resource: `${prefixOf('billing')}wal/*` },
       ]);
-      const st = roleStatements(s.opsTemplate, 'DbbillingPitrWalReceiverTaskTaskRole');
+      const st = roles('DbbillingPitrWalReceiverTaskTaskRole');
       expect([...new Set(st.flatMap(actionsOf))].sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'sns:Publish']);
     });
 
@@ -182,7 +187,6 @@ describe('PITR resources', () => {
       expect(a).toMatchObject({
         Namespace: 'AWS/ECS',
         MetricName: 'CPUUtilization',
-        Dimensions: [{ Name: 'ClusterName', Value: { Ref: 'Cluster' } }, { Name: 'ServiceName', Value: 'pgops-staging-billing-wal-receiver' }],
         Statistic: 'SampleCount',
         Period: 300,
         EvaluationPeriods: 2,
@@ -191,6 +195,7 @@ describe('PITR resources', () => {
         ComparisonOperator: 'LessThanThreshold',
         TreatMissingData: 'breaching',
       });
+      expect((a.Dimensions as Array<{ Name: string; Value: unknown }>).map((d) => [d.Name, flat(d.Value)])).toEqual([['ClusterName', '<Cluster>'], ['ServiceName', 'pgops-staging-billing-wal-receiver']]);
       expect(a.AlarmActions.map(flat)).toEqual([expect.stringMatching(/^<AlertsTopic/)]);
       expect((a.OKActions as unknown[]).map(flat)).toEqual([expect.stringMatching(/^<AlertsTopic/)]);
       expect(a.AlarmDescription).toContain('pgops_billing');
@@ -198,8 +203,8 @@ describe('PITR resources', () => {
     });
 
     it('exports the receiver service\'s name and the task pitr runs on', () => {
-      s.opsTemplate.hasOutput('WalReceiverServiceBilling', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbbillingPitrWalReceiverService'), 'Name'] } });
-      s.opsTemplate.hasOutput('PitrTaskDefinitionArnBilling', { Value: { Ref: Match.stringLikeRegexp('^DbbillingTaskTaskDefinition') } });
+      s.dbTemplate('billing').hasOutput('WalReceiverServiceBilling', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbbillingPitrWalReceiverService'), 'Name'] } });
+      s.dbTemplate('billing').hasOutput('PitrTaskDefinitionArnBilling', { Value: { Ref: Match.stringLikeRegexp('^DbbillingTaskTaskDefinition') } });
     });
   });
 
@@ -223,11 +228,11 @@ describe('PITR resources', () => {
     });
 
     it('lets the scheduler run exactly that task on the cluster and pass its two roles', () => {
-      const st = roleStatements(s.opsTemplate, 'DbbillingSchedulesRole');
+      const st = roles('DbbillingSchedulesRole');
       const run = st.find((x) => x.Sid === 'RunBaseBackupTask')!;
       expect(run.Action).toBe('ecs:RunTask');
       expect(flat(run.Resource)).toMatch(/^<DbbillingPitrBaseBackupTaskTaskDefinition[0-9A-F]{8}>$/);
-      expect(run.Condition).toEqual({ ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': ['Cluster', 'Arn'] } } });
+      expect(flat((run.Condition as { ArnEquals: Record<string, unknown> }).ArnEquals['ecs:cluster'])).toBe('<Cluster.Arn>');
       const pass = st.find((x) => x.Sid === 'PassBaseBackupTaskRoles')!;
       expect((pass.Resource as unknown[]).map(flat).sort()).toEqual([expect.stringMatching(/^<DbbillingPitrBaseBackupTaskExecutionRole/), expect.stringMatching(/^<DbbillingPitrBaseBackupTaskTaskRole/)]);
       expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
@@ -308,12 +313,13 @@ describe('PITR resources', () => {
       expect(p.Roles ?? p.Users ?? p.Groups).toBeUndefined();
       const statements = (p.PolicyDocument as { Statement: Statement[] }).Statement;
       expect(statements.map((st) => ({ sid: st.Sid, actions: actionsOf(st).sort(), resource: flat(st.Resource) }))).toEqual([
-        { sid: 'ListBackupBucket', actions: ['s3:ListBucket'], resource: BUCKET },
+        { sid: 'ListOwnPrefix', actions: ['s3:ListBucket'], resource: BUCKET },
         { sid: 'EncryptAndDecryptBackups', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resource: expect.stringMatching(/BackupKey/) },
         { sid: 'ArchiveWal', actions: ['s3:GetObject', 's3:PutObject'], resource: `${prefixOf('ledger')}wal/*` },
       ]);
+      expect(statements[0]!.Condition).toEqual({ StringLike: { 's3:prefix': ['pgops/ledger/*'] } });
       expect(flat((statements[1]!.Condition as { StringEquals: Record<string, unknown> }).StringEquals['kms:ViaService'])).toBe('s3.<AWS::Region>.amazonaws.com');
-      s.opsTemplate.hasOutput('WalArchivePolicyArnLedger', { Value: { Ref: id } });
+      s.dbTemplate('ledger').hasOutput('WalArchivePolicyArnLedger', { Value: { Ref: id } });
       // The only managed policy: stream mode needs none.
       expect(Object.keys(all('AWS::IAM::ManagedPolicy'))).toEqual([id]);
     });
@@ -321,7 +327,7 @@ describe('PITR resources', () => {
     it('deploys no receiver for it', () => {
       expect(Object.keys(all()).filter((id) => id.startsWith('DbledgerPitrWalReceiver'))).toEqual([]);
       expect(alarm('pgops-staging-ledger-wal-receiver-not-running')).toBeUndefined();
-      expect(s.opsTemplate.findOutputs('WalReceiverServiceLedger')).toEqual({});
+      expect(s.dbTemplate('ledger').findOutputs('WalReceiverServiceLedger')).toEqual({});
     });
   });
 
@@ -352,20 +358,20 @@ describe('PITR resources', () => {
   describe('a database without pitr', () => {
     it('is synthesized exactly as without any PITR database in the app', () => {
       // The image's asset hash aside: it follows the files under functions/ and bin/, not the configuration.
-      const of = (t: Synth, db: string) => JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(resources(t.opsTemplate)).filter(([id]) => id.startsWith(`Db${db}`))))
+      const of = (t: Synth, db: string) => JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(resources(t.dbTemplate(db))).filter(([id]) => id.startsWith(`Db${db}`))))
         .replace(/:[0-9a-f]{64}"/g, ':<image-hash>"')) as Resources;
       const before = of(plain, 'auth');
       expect(Object.keys(before).length).toBeGreaterThan(20);
       expect(of(s, 'auth')).toEqual(before);
-      expect(s.opsTemplate.findOutputs('MigrateFunctionArnAuth')).toEqual(plain.opsTemplate.findOutputs('MigrateFunctionArnAuth'));
+      expect(s.dbTemplate('auth').findOutputs('*')).toEqual(plain.dbTemplate('auth').findOutputs('*'));
     });
 
     it('gets no PITR resource, schedule, alarm, output or right', () => {
       expect(Object.keys(all()).filter((id) => id.startsWith('DbauthPitr'))).toEqual([]);
-      expect(propertiesOf<ScheduleProperties>(s.opsTemplate, 'AWS::Scheduler::Schedule').map((x) => x.Name).filter((n) => n.startsWith('auth-')).sort())
+      expect(propertiesOf<ScheduleProperties>(s.dbTemplate('auth'), 'AWS::Scheduler::Schedule').map((x) => x.Name).filter((n) => n.startsWith('auth-')).sort())
         .toEqual(['auth-backup', 'auth-cleanup', 'auth-health', 'auth-restore-test']);
-      expect(propertiesOf<AlarmProperties>(s.opsTemplate, 'AWS::CloudWatch::Alarm').map((x) => x.AlarmName).filter((n) => n.includes('-auth-') && n.includes('wal'))).toEqual([]);
-      expect(Object.keys(s.opsTemplate.findOutputs('*')).filter((k) => /Auth$/.test(k))).toEqual(['MigrateFunctionArnAuth']);
+      expect(propertiesOf<AlarmProperties>(s.dbTemplate('auth'), 'AWS::CloudWatch::Alarm').map((x) => x.AlarmName).filter((n) => n.includes('-auth-') && n.includes('wal'))).toEqual([]);
+      expect(Object.keys(s.dbTemplate('auth').findOutputs('*'))).toEqual(['MigrateFunctionArnAuth']);
       for (const role of ['DbauthTaskTaskRole', 'DbauthCleanupRole']) {
         for (const x of s3Statements(role)) expect(x.resource, role).not.toMatch(/\/(physical|wal)\//);
       }
@@ -380,7 +386,7 @@ describe('PITR resources', () => {
     });
 
     it('acknowledges the new wildcards one prefix at a time, with a reason', () => {
-      const acks = s.ops.node.findAll().flatMap((c) => c.node.metadata
+      const acks = s.app.node.findAll().flatMap((c) => c.node.metadata
         .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
         .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ path: c.node.path, id, reason }))));
       const pitrAcks = acks.filter((a) => /\/(physical|wal)\/\*\]$/.test(a.id));

@@ -1,5 +1,6 @@
 // `pgops demo` (= npm start) as a new user runs it: the whole life cycle on a throwaway cluster and
-// local storage, point-in-time recovery of a bad DELETE included; every step ok, nothing left behind.
+// local storage, a migration the linter refuses and its safe rewrite, point-in-time recovery of a bad
+// DELETE included; every step ok, nothing left behind.
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,12 +18,18 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 interface DemoStep { step: string; ok: boolean; detail: string }
 
 describe('pgops demo', () => {
-  it('runs every step ok, recovers the rows a bad DELETE removed, ends healthy, and leaves nothing behind', async () => {
+  it('runs every step ok, refuses an unsafe migration and applies its rewrite, recovers the rows a bad DELETE removed, ends healthy, and leaves nothing behind', async () => {
     const r = cap.cli(await runCli(['demo', '--json'], { TMPDIR: tmp }, { timeoutMs: 300_000 }));
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const steps = (JSON.parse(r.stdout) as { steps: DemoStep[] }).steps;
     expect(steps.filter((s) => !s.ok)).toEqual([]);
     const find = (prefix: string) => steps.find((s) => s.step.startsWith(prefix));
+    // The linter refuses the blocking CREATE INDEX, naming file, line, rule and the table's size.
+    expect(find('migrate up (the linter refuses it)')?.detail).toMatch(/^refused, nothing applied:\n009_users_last_login_index\.sql:4 require-concurrent-index-creation CREATE INDEX users_last_login_at_idx on users \(\d[\d.]* [KM]iB, 2K rows\) without CONCURRENTLY/);
+    // The safe rewrite applies, after a restore point; the archive makes it a `pgops pitr` away.
+    const rewrite = find('rewrite it safely')?.detail ?? '';
+    expect(rewrite).toMatch(/^applied {2}009_users_last_login_index \(\d+ ms\)\nsafety point: restore point pgops-migrate-\d{8}T\d{6}Z-009_users_last_login_index at [0-9A-F]+\/[0-9A-F]+\nto go back: pgops pitr --target-name pgops-migrate-\S+ --target-db pgops_demo --clean$/);
+    expect(find('migrate down (drop the demo index')?.detail).toBe('reverted 009_users_last_login_index');
     expect(find('basebackup')?.detail).toMatch(/^base backup \S+: .* archived, timeline 1$/);
     expect(find('wal status')?.detail).toMatch(/no gap$/);
     expect(find('pitr --target-name before-bad-delete')?.detail).toMatch(/restored into pgops_demo_pitr; scratch cluster removed$/);

@@ -50,7 +50,10 @@ describe('migrate function', () => {
   it('reads the database from the RDS-shaped secret, applies migrations and returns the CLI JSON', async () => {
     const db = await cluster.createDatabase();
     const { handler } = setup(GOOD, db);
-    await expect(handler({ command: 'up' })).resolves.toEqual({ direction: 'up', ran: [{ name: '001_users', durationMs: expect.any(Number) }], dryRun: false });
+    await expect(handler({ command: 'up' })).resolves.toEqual({
+      direction: 'up', ran: [{ name: '001_users', durationMs: expect.any(Number) }], dryRun: false,
+      safetyPoint: { restorePoint: { name: expect.stringMatching(/^pgops-migrate-\d{8}T\d{6}Z-001_users$/), lsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) } },
+    });
     const status = await handler({ command: 'status' });
     expect(status).toMatchObject({ applied: [{ name: '001_users' }], pending: [], modified: [], missing: [] });
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(2);
@@ -94,7 +97,7 @@ describe('migrate function', () => {
     await expect(handler({ command: 'sideways', count: -1 })).rejects.toThrow(/command: .*\n.*count/s);
     await expect(handler({ command: 'to' })).rejects.toThrow(/target: command "to" needs a target/);
     // Usage and configuration errors page nobody (issue 9); so does `to` a migration that does not exist.
-    await expect(handler({ command: 'to', target: '999' })).rejects.toThrow(/no migration matches "999"/);
+    await expect(handler({ command: 'to', target: '999', allowDown: true })).rejects.toThrow(/no migration matches "999"/);
     expect(sns.commandCalls(PublishCommand).length).toBe(0);
   });
 

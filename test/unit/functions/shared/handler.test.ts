@@ -3,7 +3,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PgopsError } from '../../../../functions/core/errors.ts';
 import { createTextLogger } from '../../../../functions/core/logger.ts';
 import { FunctionError, parseEvent, runJob } from '../../../../functions/shared/handler.ts';
