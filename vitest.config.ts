@@ -22,6 +22,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
+          // One initdb for all files: each file's cluster copies it (test/helpers/postgres.ts).
+          globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // Two cores: two files at a time, each with its own cluster.

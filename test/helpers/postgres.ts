@@ -1,6 +1,6 @@
 // One throwaway PostgreSQL cluster per test file: started in beforeAll, stopped and removed in
 // afterAll whatever the tests did (and by an exit hook if the worker dies).
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgres, type StartOptions } from '../../bin/demo/embedded-postgres.ts';
 import { parseDatabaseUrl, type DbTarget } from '../../functions/core/db.ts';
@@ -20,7 +20,8 @@ let counter = 0;
 export function useTestCluster(options: StartOptions = {}): TestCluster {
   let cluster: EmbeddedPostgres | undefined;
   beforeAll(async () => {
-    cluster = await startEmbeddedPostgres(options);
+    // A copy of the integration project's template (global-setup.ts), when there is one.
+    cluster = await startEmbeddedPostgres({ template: inject('pgTemplate'), ...options });
   });
   afterAll(async () => {
     await cluster?.stop();

@@ -63,7 +63,9 @@ describe('wal-archiving on a cluster archiving through wal push', () => {
     await switchAndArchive(cluster, storage, DB_ID);
     const c = await walCheck(deps());
     expect(c).toMatchObject({ status: 'ok', value: 0, threshold: 15 });
-    expect(c.summary).toMatch(/^the archive is caught up with the server: newest archived WAL [0-9A-F]{24}, the server writes at [0-9A-F]+\/[0-9A-F]+; restore window from /);
+    // The bgwriter may log a running-xacts record (every 15 s with activity) after the switch: a
+    // loaded machine then sees a few bytes not archived yet, which the summary names.
+    expect(c.summary).toMatch(/^the archive is caught up with the server: newest archived WAL [0-9A-F]{24}, the server writes at [0-9A-F]+\/[0-9A-F]+(; [^;]+ written since, archived when the segment switches \(archive_timeout\))?; restore window from /);
     expect(c.details).toMatchObject({ archiveMode: 'on', archive: { gaps: [], problems: [], keptBaseBackups: 1, window: { from: { backupId: m.id, lsn: m.stopLsn } } } });
   });
 
