@@ -5,7 +5,7 @@
 // a raw gzip archive_command, and recovery of 1 GB of WAL through wal fetch vs a raw gunzip.
 // Prints markdown tables and writes bench/results.json. Ratios, not absolute times, are the
 // figures that matter: the same machine, server and data for both sides of each ratio.
-// PGOPS_BENCH_PARTS=logical or =physical runs one part.
+// Then the migration linter on the example schema. PGOPS_BENCH_PARTS=logical, physical or lint (comma-separated) runs those parts.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { archivingConf, sharedStorageDir } from '../test/helpers/archiving.ts';
 import { baseBackupTable, benchBaseBackup, loadBenchData } from './basebackup.ts';
 import { benchPitr, pitrTable } from './pitr.ts';
 import { benchWalPush } from './wal-push.ts';
+import { benchLint, lintTable } from './lint.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SCALE = Number(process.env.PGOPS_BENCH_SCALE ?? 70);
@@ -209,10 +210,15 @@ async function physical(): Promise<Record<string, unknown>> {
 }
 
 async function main(): Promise<void> {
-  const parts = (process.env.PGOPS_BENCH_PARTS ?? 'logical,physical').split(',').map((p) => p.trim());
+  const parts = (process.env.PGOPS_BENCH_PARTS ?? 'logical,physical,lint').split(',').map((p) => p.trim());
   const results: Record<string, unknown> = { measuredAt: new Date().toISOString() };
   if (parts.includes('logical')) Object.assign(results, await logical());
   if (parts.includes('physical')) results.physical = await physical();
+  if (parts.includes('lint')) {
+    const lint = await benchLint(ROOT);
+    process.stdout.write(`\n${lintTable(lint)}\n`);
+    results.lint = lint;
+  }
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   log('wrote bench/results.json');
 }
