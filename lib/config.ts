@@ -7,6 +7,7 @@ import type { Node } from 'constructs';
 import * as z from 'zod';
 import { fileConfigSchema, SSL_MODES, type FileConfig } from '../functions/core/config.ts';
 import { SUPPORTED_PG_MAJORS } from './base-image.ts';
+import { MAX_ALARM_RANGE_HOURS, silenceWindow } from './schedule-window.ts';
 
 /** Thrown for an invalid configuration; `issues` name each bad field as `pgops.<path>: <why>`. */
 export class PgopsConfigError extends Error {
@@ -66,6 +67,54 @@ const pitrSchema = z.strictObject({
   }
 });
 
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, like eu-central-1');
+const bucketArn = z.string().regex(/^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket ARN, like arn:aws:s3:::acme-pgops-replica');
+
+/** The S3 bucket name of a bucket ARN (arn:aws:s3:::<name>). */
+export function bucketNameOfArn(arn: string): string {
+  return arn.slice(arn.lastIndexOf(':') + 1);
+}
+
+/**
+ * Protected backups. `objectLock`: S3 Object Lock with a default retention on the backup bucket
+ * (retention then keeps whatever is still locked). `replica`: S3 replication of the whole storage
+ * prefix (dumps, manifests, base backups, WAL) to a bucket in another region and/or account, which
+ * the health check reads (`replica`).
+ */
+const protectionSchema = z.strictObject({
+  objectLock: z.strictObject({
+    mode: z.enum(['governance', 'compliance'], { error: 'must be "governance" (an admin with s3:BypassGovernanceRetention can still delete) or "compliance" (nobody can, not even the root user)' }),
+    days: z.number().int().min(1).max(36_500),
+    /**
+     * The bucket was deployed before Object Lock was configured: CloudFormation would replace it to
+     * set ObjectLockEnabled, so the template leaves that property out and Object Lock is enabled on
+     * the bucket with put-object-lock-configuration before deploying (README "Protecting backups").
+     */
+    existingBucket: z.boolean().default(false),
+  }).optional(),
+  replica: z.strictObject({
+    bucketArn,
+    region: awsRegion,
+    /** The destination's account when it is not the storage stack's: replicas become its property. */
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    /** The replica bucket's KMS key: S3 re-encrypts every copy with it (the backups are SSE-KMS). */
+    kmsKeyArn,
+    /** Replicate delete markers (retention's deletions) too; off, the copy keeps what the source deletes. */
+    replicateDeletes: z.boolean().default(false),
+  }).optional(),
+}).superRefine((p, ctx) => {
+  const r = p.replica;
+  if (!r) return;
+  const [, , , keyRegion, keyAccount] = r.kmsKeyArn.split(':');
+  if (keyRegion !== r.region) ctx.addIssue({ code: 'custom', path: ['replica', 'kmsKeyArn'], message: `the key is in ${keyRegion}, the replica bucket in ${r.region}: S3 replication encrypts with a key of the destination's region` });
+  if (r.account !== undefined && keyAccount !== r.account) ctx.addIssue({ code: 'custom', path: ['replica', 'kmsKeyArn'], message: `the key belongs to account ${keyAccount}, the replica bucket to ${r.account}` });
+});
+
+// The runtime's settings the CDK app derives from `protection` (retention.objectLock,
+// health.replicaStorage and health.replicaRegion): not set by hand, so they cannot disagree.
+const retentionSection = fileConfigSchema.shape.retention.unwrap().omit({ objectLock: true }).prefault({});
+const healthSection = fileConfigSchema.shape.health.unwrap().omit({ replicaStorage: true, replicaRegion: true }).prefault({});
+
 // The shared sections' inner objects: optional per database without default-filling (a database
 // that does not mention `cleanup` inherits the shared one).
 const cleanupSection = fileConfigSchema.shape.cleanup.unwrap();
@@ -92,6 +141,11 @@ const databaseSchema = z.strictObject({
   dbname: z.string().min(1).max(63).optional(),
   /** Replaces the environment's `migrateInvokers` for this database's migrate function. */
   migrateInvokers: roleArns.optional(),
+  /**
+   * RDS/Aurora (the runtime's `managed` section): with `rdsInstance` or `auroraCluster`, the stack adds
+   * the point-in-time recovery state machine; the jobs read the section too (restore-window check, cleanup of copies).
+   */
+  managed: fileConfigSchema.shape.managed,
 }).superRefine((d, ctx) => {
   if (!isRdsManagedSecret(d.secretArn)) return;
   for (const key of ['host', 'dbname'] as const) {
@@ -113,6 +167,9 @@ const FARGATE_MEMORY: Record<number, (m: number) => boolean> = {
   16384: (m) => m >= 32768 && m <= 122880 && m % 8192 === 0,
 };
 
+// Up to a week: a longer job would outlast its own schedule.
+const deadlineMinutes = z.number().int().min(1).max(7 * 24 * 60);
+
 const PG_MAJOR_MESSAGE = `must be one of ${SUPPORTED_PG_MAJORS.join(', ')}: the PostgreSQL majors Amazon Linux 2023 (the image's base) packages`;
 
 export const pgopsConfigSchema = z.strictObject({
@@ -132,8 +189,8 @@ export const pgopsConfigSchema = z.strictObject({
   slackWebhookSecretArn: secretArn.optional(),
   slackWebhookSecretKmsKeyArn: kmsKeyArn.optional(),
   // The runtime's sections, validated by the runtime's schema.
-  retention: fileConfigSchema.shape.retention,
-  health: fileConfigSchema.shape.health,
+  retention: retentionSection,
+  health: healthSection,
   backup: fileConfigSchema.shape.backup,
   physical: fileConfigSchema.shape.physical,
   database: fileConfigSchema.shape.database,
@@ -159,6 +216,21 @@ export const pgopsConfigSchema = z.strictObject({
     /** Room for pg_dump's directory format (--jobs) and restores: 21 to 200 GiB. */
     ephemeralStorageGiB: z.number().int().min(21).max(200).default(50),
   }).prefault({}),
+  /** Object Lock and a replica of the backups; both off by default. */
+  protection: protectionSchema.prefault({}),
+  /**
+   * Each Fargate job's own deadline, in minutes: the CLI stops the job there (as on SIGTERM: it
+   * cleans up), alerts naming the deadline, and exits 124. A hung task never runs forever.
+   */
+  tasks: z.strictObject({
+    deadlineMinutes: z.strictObject({
+      backup: deadlineMinutes.default(360),
+      restoreTest: deadlineMinutes.default(240),
+      baseBackup: deadlineMinutes.default(360),
+      restore: deadlineMinutes.default(720),
+      pitr: deadlineMinutes.default(720),
+    }).prefault({}),
+  }).prefault({}),
   bucket: z.strictObject({
     /** Overwritten or deleted backup objects stay recoverable this long. */
     noncurrentVersionDays: z.number().int().min(1).default(30),
@@ -173,6 +245,18 @@ export const pgopsConfigSchema = z.strictObject({
     if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['databases', i, 'id'], message: `duplicate database id "${d.id}" (also databases[${first}]; "-" and "_" do not count)` });
     else seen.set(key, i);
   });
+  // Every scheduled job has a silence alarm, whose window CloudWatch caps at 7 days (schedule-window.ts);
+  // the restore test alone is watched by its age instead, so it may run weekly or less often.
+  const watched: Array<[Array<string | number>, string]> = [
+    [['schedules', 'backup'], c.schedules.backup],
+    [['schedules', 'health'], c.schedules.health],
+    [['schedules', 'cleanup'], c.schedules.cleanup],
+    ...c.databases.flatMap((d, i): Array<[Array<string | number>, string]> => (d.pitr ? [[['databases', i, 'pitr', 'baseBackupSchedule'], d.pitr.baseBackupSchedule]] : [])),
+  ];
+  for (const [path, expression] of watched) {
+    const w = silenceWindow(expression);
+    if (w.kind === 'too-long') ctx.addIssue({ code: 'custom', path, message: `runs every ${w.gapHours} h at most: its silence alarm needs a run at least every ${MAX_ALARM_RANGE_HOURS - 1} h (CloudWatch evaluates an alarm over 7 days at most)` });
+  }
   if (!FARGATE_MEMORY[c.fargate.cpu]?.(c.fargate.memoryMiB)) {
     ctx.addIssue({ code: 'custom', path: ['fargate', 'memoryMiB'], message: `${c.fargate.memoryMiB} MiB is not a valid Fargate memory size for cpu ${c.fargate.cpu}` });
   }
@@ -254,6 +338,7 @@ export function pitrSettingsFor(config: PgopsConfig, db: DatabaseConfig): PitrSe
 /** What the jobs of one database read (PGOPS_CONFIG): the runtime's file format. */
 export function runtimeConfigFor(config: PgopsConfig, db: DatabaseConfig): FileConfig {
   const walAge = db.pitr?.maxWalArchiveAgeMinutes;
+  const lock = config.protection.objectLock;
   return {
     environment: config.environment,
     database: config.database,
@@ -261,8 +346,35 @@ export function runtimeConfigFor(config: PgopsConfig, db: DatabaseConfig): FileC
     backup: config.backup,
     physical: config.physical,
     // The health check measures against the same threshold as the database's alarm.
-    health: walAge === undefined ? config.health : { ...config.health, maxWalArchiveAgeMinutes: walAge },
-    retention: config.retention,
+    health: healthFor(config, walAge),
+    retention: { ...config.retention, ...(lock ? { objectLock: { mode: lock.mode, days: lock.days } } : {}) },
     cleanup: db.cleanup ?? config.cleanup,
+    ...(db.managed ? { managed: db.managed } : {}),
   };
+}
+
+/** Where the replica check reads the copy: the same prefix in the replica bucket (replication keeps keys). */
+export function replicaStorageUrl(config: PgopsConfig): string | undefined {
+  const r = config.protection.replica;
+  return r ? `s3://${bucketNameOfArn(r.bucketArn)}/${config.storagePrefix}` : undefined;
+}
+
+/** The environment's health settings, the same object when the database changes nothing in them. */
+function healthFor(config: PgopsConfig, walAge: number | undefined): PgopsConfig['health'] {
+  const overrides = { ...(walAge === undefined ? {} : { maxWalArchiveAgeMinutes: walAge }), ...replicaHealthOf(config) };
+  return Object.keys(overrides).length === 0 ? config.health : { ...config.health, ...overrides };
+}
+
+function replicaHealthOf(config: PgopsConfig): { replicaStorage?: string; replicaRegion?: string } {
+  const url = replicaStorageUrl(config);
+  return url ? { replicaStorage: url, replicaRegion: config.protection.replica!.region } : {};
+}
+
+/**
+ * PGOPS_TASK_DEADLINES of a Fargate task: each deadline in seconds, by the CLI job that runs it
+ * (the restore test is `backups verify --restore-test`, job "verify").
+ */
+export function taskDeadlinesFor(config: PgopsConfig): Record<string, number> {
+  const m = config.tasks.deadlineMinutes;
+  return { backup: m.backup * 60, verify: m.restoreTest * 60, basebackup: m.baseBackup * 60, restore: m.restore * 60, pitr: m.pitr * 60 };
 }

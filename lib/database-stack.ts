@@ -94,6 +94,13 @@ export class DatabaseStack extends Stack {
       description: `Invoke from pipelines: aws lambda invoke --function-name <this> --payload '{"command":"up"}' (database ${id})`,
       value: ops.migrate.function.functionArn,
     });
+    if (ops.managedPitr) {
+      new CfnOutput(this, 'PitrStateMachineArn', {
+        key: `PitrStateMachineArn${pascal(id)}`,
+        description: `Point-in-time recovery of database ${id} in AWS: pgops pitr --rds-instance|--aurora-cluster ... --in-aws --state-machine <this>`,
+        value: ops.managedPitr.stateMachine.stateMachineArn,
+      });
+    }
     const pitr = ops.pitr;
     if (!pitr) return;
     new CfnOutput(this, 'PitrTaskDefinitionArn', {

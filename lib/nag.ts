@@ -29,4 +29,8 @@ export const NAG = {
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords, added by CDK for active tracing (config tracing: true), have no resource-level permissions; they write trace data and read nothing.',
   },
+  putMetricData: {
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'cloudwatch:PutMetricData has no resource-level permissions; the statement is limited by the condition cloudwatch:namespace = pgops, so the task can only publish pgops\' own job metrics.',
+  },
 } satisfies Record<string, Acknowledgment>;

@@ -1,5 +1,5 @@
 // The environment's shared, stateless stack: the alert topic (and notify-slack), the ECS cluster, the
-// dead-letter queues and their alarms, the schedule group. Each database's jobs live in its own stack
+// dead-letter queues and their alarms, the schedule group, the dashboard. Each database's jobs live in its own stack
 // (database-stack.ts), which reads these; nothing here grows with the number of databases. It can be
 // destroyed and redeployed at will; the backups live in the storage stack.
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
@@ -11,7 +11,9 @@ import type { Construct } from 'constructs';
 import type { PgopsConfig } from './config.ts';
 import { topicAlarm } from './constructs/alarm.ts';
 import { Alerting } from './constructs/alerting.ts';
+import { PgopsDashboard } from './constructs/dashboard.ts';
 import { notifySlackFunction } from './constructs/jobs/notify-slack.ts';
+import { TaskFailures } from './constructs/task-failures.ts';
 import type { PgopsFunction } from './constructs/pgops-function.ts';
 import { acknowledge, NAG } from './nag.ts';
 
@@ -38,6 +40,9 @@ export class OpsStack extends Stack {
   readonly notifySlack?: PgopsFunction;
   readonly cluster: ecs.CfnCluster;
   readonly shared: SharedOps;
+  /** Failed Fargate tasks: the TaskFailures metric and the pgops-<env>-task-failures alarm. */
+  readonly taskFailures: TaskFailures;
+  readonly dashboard: PgopsDashboard;
 
   constructor(scope: Construct, id: string, props: OpsStackProps) {
     super(scope, id, props);
@@ -57,7 +62,10 @@ export class OpsStack extends Stack {
     this.cluster = new ecs.CfnCluster(this, 'Cluster', {
       clusterSettings: [{ name: 'containerInsights', value: 'enabled' }],
     });
-    this.alerting.alertOnFailedTasks(this.cluster.attrArn);
+    const failedTaskRule = this.alerting.alertOnFailedTasks(this.cluster.attrArn);
+    this.taskFailures = new TaskFailures(this, 'TaskFailures', {
+      environmentName: config.environment, rule: failedTaskRule, clusterArn: this.cluster.attrArn, alerting: this.alerting, logRetention,
+    });
 
     const group = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', { name: `pgops-${config.environment}` });
     this.shared = {
@@ -70,6 +78,16 @@ export class OpsStack extends Stack {
         config, webhookSecretArn: config.slackWebhookSecretArn, repoRoot: props.repoRoot, alerting: this.alerting, failureQueue, logRetention,
       });
     }
+
+    // Metrics found by name and dimension: one resource for the environment, not one per database.
+    this.dashboard = new PgopsDashboard(this, 'Dashboard', {
+      environment: config.environment,
+      databases: config.databases.map((db) => ({
+        id: db.id,
+        ...(db.pitr ? { maxWalArchiveAgeMinutes: db.pitr.maxWalArchiveAgeMinutes ?? config.health.maxWalArchiveAgeMinutes } : {}),
+      })),
+      maxBackupAgeHours: config.health.maxBackupAgeHours,
+    });
 
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn, description: 'Subscribe more endpoints here' });
     new CfnOutput(this, 'ClusterArn', { value: this.cluster.attrArn, description: 'Where the long-job tasks run' });

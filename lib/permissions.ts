@@ -116,3 +116,38 @@ export function runTaskStatements(taskDefinitionArn: string, clusterArn: string,
     }),
   ];
 }
+
+/** The copy of the backups the health check reads (protection.replica). */
+export interface ReplicaLocation {
+  bucketArn: string;
+  region: string;
+  kmsKeyArn: string;
+  storagePrefix: string;
+  databaseId: string;
+}
+
+/**
+ * Read-only rights on one database's folder in the replica bucket: list it (narrowed by s3:prefix,
+ * as on the source), read its objects, decrypt them through S3 in the replica's region. Across
+ * accounts the replica's bucket and key policies must allow this role too (README).
+ */
+export function allowReplicaRead(role: iam.Role, loc: ReplicaLocation): void {
+  const path = `${loc.storagePrefix}/${loc.databaseId}`;
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'ListReplicaPrefix',
+    actions: ['s3:ListBucket'],
+    resources: [loc.bucketArn],
+    conditions: { StringLike: { 's3:prefix': [`${path}/*`] } },
+  }));
+  role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadReplica', actions: ['s3:GetObject'], resources: [`${loc.bucketArn}/${path}/*`] }));
+  role.addToPolicy(new iam.PolicyStatement({
+    sid: 'DecryptReplica',
+    actions: ['kms:Decrypt'],
+    resources: [loc.kmsKeyArn],
+    conditions: { StringEquals: { 'kms:ViaService': `s3.${loc.region}.amazonaws.com` } },
+  }));
+  acknowledge(role, {
+    id: `AwsSolutions-IAM5[Resource::${loc.bucketArn}/${path}/*]`,
+    reason: `The replica check reads this database's manifests in the replica bucket (backup ids not known in advance); read only, and the wildcard stops at ${path}/.`,
+  });
+}

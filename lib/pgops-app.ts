@@ -38,7 +38,7 @@ export function buildPgopsApp(app: App, options: BuildOptions = {}): PgopsApp {
   const ops = new OpsStack(app, `pgops-${env}-ops`, {
     config,
     repoRoot: REPO_ROOT,
-    description: `pgops ${env}: what the databases share: the alert topic, notify-slack, the ECS cluster, the dead-letter queues, the schedule group`,
+    description: `pgops ${env}: what the databases share: the alert topic, notify-slack, the ECS cluster, the dead-letter queues, the schedule group, the dashboard`,
   });
   const databases = config.databases.map((database) => {
     const stack = new DatabaseStack(app, databaseStackName(env, database.id), {

@@ -4,7 +4,9 @@ import type { BackupManifest } from '../../functions/core/catalog/manifest.ts';
 import type { RestoreResult } from '../../functions/core/backup/restore.ts';
 import type { VerifyResult } from '../../functions/core/backup/verify.ts';
 import { parseCount, runCommand, type Io } from './run-command.ts';
+import { PgopsError } from '../../functions/core/errors.ts';
 import { formatBytes } from '../../functions/core/format.ts';
+import { backupMetrics, restoreTestFailedMetrics, restoreTestMetrics, type MetricDatum } from '../../functions/core/metrics.ts';
 import { createProgress, progressEnabled } from '../render/progress.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -45,7 +47,7 @@ Examples:
       } finally {
         progress.done();
       }
-    }, printBackup, { job: 'backup' }));
+    }, printBackup, { job: 'backup', metrics: (o) => ('result' in o ? backupMetrics(o.result) : []) }));
 }
 
 function printBackup(m: BackupManifest, { io: o }: { io: Io }): void {
@@ -96,8 +98,16 @@ Examples:
   $ pgops backups verify 20261122T020000Z-3fa2 --restore-test`)
     .action((id: string, _o, cmd: Command) => runCommand<{ restoreTest?: boolean }, VerifyResult>(cmd, io,
       async (ctx) => (await import('../../functions/core/backup/verify.ts')).verifyBackup(await ctx.rt.backupDeps(), id, { restoreTest: ctx.opts.restoreTest }),
-      (r, { io: o }) => o.out(`backup ${r.backupId}: ok (sha256 and size match, archive readable${r.restoreTest ? ', restore test passed' : ''})\n`), { job: 'verify' }));
+      (r, { io: o }) => o.out(`backup ${r.backupId}: ok (sha256 and size match, archive readable${r.restoreTest ? ', restore test passed' : ''})\n`),
+      { job: 'verify', metrics: verifyMetrics }));
   return backups;
+}
+
+/** Only a restore test reports metrics: its success and RTO, or its failure (not a refusal that pages nobody: bad usage). */
+function verifyMetrics(o: { result: VerifyResult } | { error: unknown }, opts: { restoreTest?: boolean }): MetricDatum[] {
+  if (!opts.restoreTest) return [];
+  if ('result' in o) return restoreTestMetrics(o.result.restoreTest);
+  return o.error instanceof PgopsError && o.error.alert === null ? [] : restoreTestFailedMetrics();
 }
 
 interface RestoreFlags { targetDb?: string; create?: boolean; clean?: boolean; table?: string[]; owner?: boolean; jobs?: number; dryRun?: boolean }

@@ -20,6 +20,7 @@ function printBackups(b: CleanupResult['backups'], dryRun: boolean, io: Io): voi
   for (const i of b.incomplete ?? []) io.out(`  unfinished ${i.kind === 'multipart' ? `multipart upload ${i.uploadId ?? ''}` : 'temporary file'} ${i.key} (since ${i.startedAt}): ${removed}\n`);
   for (const i of b.incompleteRecent ?? []) io.out(`  unfinished ${i.kind} ${i.key} (since ${i.startedAt}): left alone (less than a day old)\n`);
   if (b.incompleteNote) io.out(`  ${b.incompleteNote}\n`);
+  for (const l of b.locked ?? []) io.out(`  ${l.what === 'orphan' ? `${l.id} (files without a manifest)` : l.id}: kept, locked until ${l.until} (Object Lock)\n`);
   const invalid = b.invalid ?? (b.unreadable ?? []).map((id) => ({ id, problem: 'unreadable' }));
   for (const u of invalid) io.out(`  ${u.id}: invalid manifest (${u.problem}): left alone for a human to look at; protects no backup\n`);
 }
@@ -39,6 +40,8 @@ function printPhysicalAndWal(r: CleanupResult, io: Io): void {
   io.out(`base backups: ${p.kept.length} kept, ${p.deleted.length} ${would}${p.deleted.length > 0 ? `: ${p.deleted.join(', ')}` : ''}\n`);
   for (const o of orphans) io.out(`  ${o.id}: files without a manifest (last written ${o.lastModified}): ${r.dryRun ? 'would be removed' : 'removed'}\n`);
   for (const u of invalid) io.out(`  ${u.id}: invalid manifest (${u.problem}): left alone for a human to look at; protects no WAL\n`);
+  for (const l of p.locked ?? []) io.out(`  ${l.what === 'orphan' ? `${l.id} (files without a manifest)` : l.id}: kept, locked until ${l.until} (Object Lock)\n`);
+  if (w.locked) io.out(`WAL: ${w.locked} file(s) no kept base backup needs kept, locked until ${w.lockedUntil ?? '?'} (Object Lock)\n`);
   if (w.note) io.out(`WAL: ${w.note}\n`);
   else if (w.deleted === 0) io.out(`WAL: nothing older than ${w.keptFrom ?? '?'} (the oldest kept base backup's start) to delete\n`);
   else io.out(`WAL: ${w.deleted} file(s) ${would} (${formatBytes(w.bytes)}, ${w.first} .. ${w.last}); kept from ${w.keptFrom} (the oldest kept base backup's start)\n`);

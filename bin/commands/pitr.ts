@@ -1,10 +1,12 @@
 // `pgops pitr`: point-in-time recovery from a base backup and the WAL archive. Thin: parse the
 // target and output flags, build the job's dependencies (the restore_command runs this very CLI),
 // call the job, print.
-import { Command } from 'commander';
-import { ConfigError } from '../../functions/core/errors.ts';
+import { Command, Option } from 'commander';
+import { ConfigError, UsageError } from '../../functions/core/errors.ts';
 import type { PitrDeps, PitrDryRun, PitrProgress, PitrResult } from '../../functions/core/pitr/job.ts';
 import type { ManagedPitrDryRun, ManagedPitrResult } from '../../functions/core/pitr/managed/job.ts';
+import type { InAwsResult } from '../../functions/core/pitr/managed/in-aws.ts';
+import type { FromStateResult } from '../../functions/core/pitr/managed/from-state.ts';
 import { isManagedRequest } from '../../functions/core/pitr/managed/request.ts';
 import { managedConfigOf } from '../../functions/core/config.ts';
 import type { RestoreProgress } from '../../functions/core/pitr/managed/wait.ts';
@@ -34,6 +36,9 @@ interface PitrFlags {
   auroraCluster?: string;
   latest?: boolean;
   keep?: boolean;
+  inAws?: boolean;
+  stateMachine?: string;
+  fromState?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -95,8 +100,13 @@ export function pitrCommand(io: Io): Command {
     .option('--aurora-cluster <id>', 'RDS/Aurora: restore this Aurora PostgreSQL cluster through AWS (a temporary copy)')
     .option('--latest', 'RDS/Aurora: to the latest restorable time (instead of --target-time)')
     .option('--keep', 'RDS/Aurora: keep the restored copy (cleanup deletes it once its pgops:expires tag has passed)')
+    .option('--in-aws', 'RDS/Aurora: plan here, then run it in AWS: start the database\'s state machine and print the execution')
+    .option('--state-machine <arn>', 'with --in-aws: the state machine (stack output PitrStateMachineArn<Db>; default: pgops-<environment>-<database id>-pitr)')
+    .addOption(new Option('--from-state <json>', 'the state machine\'s output step (on the Fargate task): produce the output from the restored copy this state document describes').hideHelp())
     .addHelpText('after', HELP + MANAGED_HELP)
-    .action((_o, cmd: Command) => runCommand<PitrFlags, PitrResult | PitrDryRun | ManagedPitrResult | ManagedPitrDryRun>(cmd, io, async (ctx) => {
+    .action((_o, cmd: Command) => runCommand<PitrFlags, PitrResult | PitrDryRun | ManagedPitrResult | ManagedPitrDryRun | InAwsResult | FromStateResult>(cmd, io, async (ctx) => {
+      if (ctx.opts.fromState !== undefined) return runFromStateCommand(ctx, ctx.opts.fromState);
+      if (ctx.opts.inAws || ctx.opts.stateMachine !== undefined) return runInAwsCommand(ctx);
       if (isManagedRequest(ctx.opts)) return runManagedPitrCommand(ctx);
       const progress = phasedProgress(progressEnabled(ctx.opts.json), io.err);
       try {
@@ -111,7 +121,7 @@ export function pitrCommand(io: Io): Command {
       } finally {
         progress.done();
       }
-    }, (r, { io: out }) => out.out(`${isManagedResult(r) ? describeManagedResult(r) : describeResult(r)}\n`), { job: 'pitr' }));
+    }, (r, { io: out }) => out.out(`${'inAws' in r ? describeInAws(r) : 'fromState' in r ? describeFromState(r) : isManagedResult(r) ? describeManagedResult(r) : describeResult(r)}\n`), { job: 'pitr' }));
 }
 
 function describeResult(r: PitrResult | PitrDryRun): string {
@@ -198,6 +208,53 @@ async function runManagedPitrCommand(ctx: CommandContext<PitrFlags>): Promise<Ma
   }
 }
 
+/** `--in-aws`: plan here, start the database's state machine with the run's state document. */
+async function runInAwsCommand(ctx: CommandContext<PitrFlags>): Promise<InAwsResult> {
+  const { rt, opts: o } = ctx;
+  if (!o.inAws) throw new UsageError('invalid managed pitr', ['--state-machine goes with --in-aws']);
+  if (o.rdsInstance === undefined && o.auroraCluster === undefined) throw new UsageError('invalid managed pitr', ['--in-aws runs an RDS/Aurora recovery: give --rds-instance ID or --aurora-cluster ID']);
+  const [{ startManagedPitrInAws }, { defaultSfnClient }] = await Promise.all([
+    import('../../functions/core/pitr/managed/in-aws.ts'), import('../../functions/core/aws/sfn-client.ts'),
+  ]);
+  const { config } = rt.settings;
+  return startManagedPitrInAws({
+    rds: rt.rdsClient(), sfn: defaultSfnClient, config: managedConfigOf(config), logger: rt.logger, alerter: rt.alerter,
+    environment: config.environment, databaseId: rt.settings.databaseId,
+  }, {
+    rdsInstance: o.rdsInstance, auroraCluster: o.auroraCluster,
+    target: { targetTime: o.targetTime, latest: o.latest, targetName: o.targetName, targetLsn: o.targetLsn, targetXid: o.targetXid, immediate: o.immediate, exclusive: o.exclusive, timeline: o.timeline },
+    output: { targetDb: o.targetDb, create: o.create, clean: o.clean, tables: o.table, sourceDb: o.sourceDb, export: o.export, dataDir: o.dataDir },
+    backup: o.backup, keep: o.keep, dryRun: o.dryRun, stateMachine: o.stateMachine,
+  });
+}
+
+/** `--from-state`: the state machine's output step, on the database's task. */
+async function runFromStateCommand(ctx: CommandContext<PitrFlags>, raw: string): Promise<FromStateResult> {
+  const { rt } = ctx;
+  const { produceOutputFromState } = await import('../../functions/core/pitr/managed/from-state.ts');
+  const { config } = rt.settings;
+  return produceOutputFromState({
+    rds: rt.rdsClient(), config: managedConfigOf(config), storage: rt.optionalStorage(), logger: rt.logger, alerter: rt.alerter,
+    environment: config.environment, databaseId: rt.settings.databaseId, target: () => rt.target(), session: rt.session,
+    binDir: rt.settings.pgBinDir, signal: rt.signal(), migrationsTable: { schema: config.migrate.migrationsSchema, table: config.migrate.migrationsTable },
+  }, raw);
+}
+
+function describeInAws(r: InAwsResult): string {
+  const to = r.target.type === 'time' ? r.target.value : 'the latest restorable time';
+  const head = r.started
+    ? `started ${r.executionName}: restore ${r.source.id} to ${to} into ${r.copy}, then the output on the Fargate task, then delete and notify\n  execution ${r.executionArn ?? ''}`
+    : `dry run: nothing was started; the execution's input (--json: .input):\n  ${r.stateMachineArn}: restore ${r.source.id} to ${to} into ${r.copy}`;
+  return [head, `  restore window ${r.window.earliest ?? '?'} .. ${r.window.latest ?? '?'}`, '  follow it:', ...r.follow.map((f) => `    $ ${f}`)].join('\n');
+}
+
+function describeFromState(r: FromStateResult): string {
+  const o = r.output;
+  const output = o.type === 'target-db' ? `restored database ${o.sourceDb} into ${o.database}${o.created ? ' (created)' : ''}: ${o.tables} table(s)`
+    : o.type === 'export' ? `exported database ${o.sourceDb} as logical backup ${o.backupId} (${o.key})` : '';
+  return `output of run ${r.runId} from the restored ${r.restored.cluster ?? r.restored.instance}: ${output}`;
+}
+
 function isManagedResult(r: PitrResult | PitrDryRun | ManagedPitrResult | ManagedPitrDryRun): r is ManagedPitrResult | ManagedPitrDryRun {
   return 'source' in r || ('plan' in r && 'source' in r.plan);
 }
@@ -238,4 +295,9 @@ RDS and Aurora (AWS keeps the WAL; pgops restores a temporary copy through the R
 
   $ pgops pitr --rds-instance auth-prod --target-time 2026-12-01T14:01:00Z --target-db auth_1401 --create --table users
   $ pgops pitr --aurora-cluster orders --latest --export --json
-  $ pgops pitr --rds-instance auth-prod --target-time 2026-12-01T14:01:00Z --target-db auth_1401 --create --dry-run`;
+  $ pgops pitr --rds-instance auth-prod --target-time 2026-12-01T14:01:00Z --target-db auth_1401 --create --dry-run
+
+  --in-aws plans here and starts the database's state machine with the plan (its input; no secret):
+  restore, wait, the output on the Fargate task, delete, notify the alert topic. It prints the
+  execution ARN and how to follow it. --state-machine ARN, else pgops-<environment>-<database id>-pitr.
+  $ pgops pitr --rds-instance auth-prod --target-time 2026-12-01T14:01:00Z --target-db auth_restore --table orders --in-aws`;

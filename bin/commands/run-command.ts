@@ -8,7 +8,10 @@ import { runJob } from '../../functions/core/run-job.ts';
 import { buildRuntime, type Runtime } from '../../functions/core/runtime.ts';
 import { openStorage } from '../../functions/core/storage/index.ts';
 import { defaultRdsClient } from '../../functions/core/aws/rds-client.ts';
+import { publishMetrics, type MetricDatum, type MetricSink } from '../../functions/core/metrics.ts';
+import { metricSinkFor } from '../metrics.ts';
 import { clearProgressLine } from '../render/progress.ts';
+import { armDeadline, taskDeadlineSeconds } from '../task-deadline.ts';
 
 export interface GlobalOptions extends Flags {
   json?: boolean;
@@ -40,13 +43,15 @@ export interface CommandContext<O> {
   io: Io;
 }
 
-export interface CommandOptions<R> {
+export interface CommandOptions<R, O = unknown> {
   /** Exit code for a result (default 0). */
   exitCode?: (result: R) => number;
   /** Exit code for a failure; `pgops health` maps every failure to 3 (UNKNOWN), the monitoring-plugin way. */
   errorExitCode?: (err: unknown) => number;
   /** The job this command runs: a failure outside the job itself (its dependencies) is reported by the same policy. */
   job?: string;
+  /** What the job reports to CloudWatch when it ends (published only where PGOPS_METRICS says: the Fargate task). */
+  metrics?: (outcome: { result: R } | { error: unknown }, opts: O) => MetricDatum[];
 }
 
 /**
@@ -58,26 +63,37 @@ export async function runCommand<O, R>(
   io: Io,
   body: (ctx: CommandContext<O>) => Promise<R>,
   print: (result: R, ctx: CommandContext<O>) => void,
-  options: CommandOptions<R> = {},
+  options: CommandOptions<R, O & GlobalOptions> = {},
 ): Promise<void> {
   const opts = cmd.optsWithGlobals<O & GlobalOptions & { dryRun?: boolean }>();
   const interrupt = new AbortController();
   let rt: Runtime | undefined;
   const stopHandling = handleStopSignals(interrupt, io, () => rt?.interruptible() ?? false);
+  let disarmDeadline = () => {};
+  let sink: MetricSink | undefined;
   try {
     rt = commandRuntime(opts, io, interrupt.signal);
+    sink = options.metrics ? metricSinkFor(rt.settings) : undefined;
+    const job = options.job;
+    const deadline = opts.dryRun ? undefined : taskDeadlineSeconds(job, rt.settings);
+    if (job !== undefined && deadline !== undefined) disarmDeadline = armDeadline({ job, seconds: deadline, interrupt, runtime: () => rt, err: io.err });
     const ctx: CommandContext<O> = { rt, opts, io };
-    const result = options.job ? await runJob(rt.reporting(), { job: options.job, silent: opts.dryRun }, () => body(ctx)) : await body(ctx);
+    const result = job ? await runJob(rt.reporting(), { job, silent: opts.dryRun }, () => body(ctx)) : await body(ctx);
+    disarmDeadline();
+    if (sink && options.metrics) await publishMetrics(sink, rt.databaseId(), options.metrics({ result }, opts), rt.logger);
     if (opts.json) io.out(`${JSON.stringify(redact(result), null, 2)}\n`);
     else print(result, ctx);
     process.exitCode = (options.exitCode ?? (() => 0))(result);
   } catch (err) {
+    disarmDeadline();
+    if (rt && sink && options.metrics) await publishMetrics(sink, rt.databaseId(), options.metrics({ error: err }, opts), rt.logger);
     const code = (options.errorExitCode ?? exitCodeOf)(err);
     const message = redactString(errorMessage(err));
     io.err(`pgops: error: ${message}\n`);
     if (opts.json) io.out(`${JSON.stringify({ error: { type: err instanceof Error ? err.name : 'Error', message, exitCode: code } }, null, 2)}\n`);
     process.exitCode = code;
   } finally {
+    disarmDeadline();
     stopHandling();
   }
 }

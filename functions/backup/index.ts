@@ -5,8 +5,10 @@ import * as z from 'zod';
 import { instrumented } from '../core/aws/clients.ts';
 import { runBackup } from '../core/backup/backup.ts';
 import { dispatchBackup } from '../core/backup/dispatch.ts';
+import { backupMetrics, publishMetrics, type MetricSink } from '../core/metrics.ts';
 import { openStorage } from '../core/storage/index.ts';
 import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
+import { emfSink, powertoolsMetrics } from '../shared/metrics.ts';
 
 export { taskCommand } from '../core/backup/dispatch.ts';
 
@@ -21,12 +23,13 @@ export const backupEventSchema = z.strictObject({
 
 export type BackupEvent = z.input<typeof backupEventSchema>;
 
-export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient } = {}) {
+export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient; metrics?: MetricSink } = {}) {
   const ecs = deps.ecs ?? (() => instrumented(new ECSClient({})));
+  const metrics = deps.metrics ?? emfSink(() => powertoolsMetrics('pgops-backup'));
   return async (event: unknown) => runJob('backup', { ...deps, openStorage }, async (rt) => {
     const { mode, database, ...options } = parseEvent(backupEventSchema, event, 'backup');
     rt.checkServes(database, 'backup');
-    return dispatchBackup({
+    const result = await dispatchBackup({
       target: () => rt.target(),
       session: rt.session,
       logger: rt.logger,
@@ -36,6 +39,9 @@ export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient 
       ecs,
       backupInline: async (o) => runBackup(await rt.backupDeps(), o),
     }, mode, options);
+    // A backup sent to Fargate is counted by the task when it completes.
+    if (!('dispatched' in result)) await publishMetrics(metrics, rt.databaseId(), backupMetrics(result), rt.logger);
+    return result;
   });
 }
 

@@ -4,8 +4,11 @@
 // alerts and throws, so the invocation is a function error.
 import * as z from 'zod';
 import { runCleanup, type CleanupResult } from '../core/cleanup/job.ts';
+import { cleanupMetrics, publishMetrics, type MetricSink } from '../core/metrics.ts';
 import { openStorage } from '../core/storage/index.ts';
+import { defaultRdsClient } from '../core/aws/rds-client.ts';
 import { parseEvent, runJob, type HandlerDeps } from '../shared/handler.ts';
+import { emfSink, powertoolsMetrics } from '../shared/metrics.ts';
 
 export const cleanupEventSchema = z.strictObject({
   database: z.string().min(1).optional(),
@@ -28,13 +31,16 @@ export function deadlineFrom(remainingMs: number, now = Date.now()): number {
   return now + Math.max(0, remainingMs - margin);
 }
 
-export function createCleanupHandler(deps: HandlerDeps = {}) {
-  return async (event: unknown, context?: CleanupContext): Promise<CleanupResult> => runJob('cleanup', { ...deps, openStorage }, async (rt) => {
+export function createCleanupHandler(deps: HandlerDeps & { metrics?: MetricSink } = {}) {
+  const metrics = deps.metrics ?? emfSink(() => powertoolsMetrics('pgops-cleanup'));
+  return async (event: unknown, context?: CleanupContext): Promise<CleanupResult> => runJob('cleanup', { rds: defaultRdsClient, ...deps, openStorage }, async (rt) => {
     const deadline = context ? deadlineFrom(context.getRemainingTimeInMillis()) : undefined;
     const e = parseEvent(cleanupEventSchema, event, 'cleanup');
     const cleanupDeps = await rt.cleanupDeps({ deadline });
     rt.checkServes(e.database, 'cleanup');
-    return runCleanup(cleanupDeps, { dryRun: e.dryRun ?? false });
+    const result = await runCleanup(cleanupDeps, { dryRun: e.dryRun ?? false });
+    await publishMetrics(metrics, rt.databaseId(), cleanupMetrics(result), rt.logger);
+    return result;
   });
 }
 

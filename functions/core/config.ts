@@ -104,12 +104,30 @@ export const fileConfigSchema = z.strictObject({
     maxRestoreLagMinutes: z.number().positive().default(15),
     /** RDS/Aurora (managed.*): automated backups kept fewer days than this (or off) is critical. */
     minBackupRetentionDays: positiveInt.max(35).default(7),
+    /**
+     * A copy of the backups (S3 replication) to check: s3://bucket/prefix, the same layout as the
+     * storage. The `replica` check reads its newest manifest. The CDK app sets it from protection.replica.
+     */
+    replicaStorage: z.string().regex(/^(s3:\/\/[^/]+(\/.*)?|file:\/\/\/.*)$/, 'must be s3://bucket/prefix or file:///absolute/path').optional(),
+    /** The replica bucket's region, when it is not the functions' own. */
+    replicaRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, like eu-central-1').optional(),
+    /** The replica's newest backup further behind the source's newest than this is a warning. */
+    maxReplicaLagHours: z.number().positive().default(6),
   }).prefault({}),
   retention: z.strictObject({
     keepLast: nonNegativeInt.default(7),
     keepDaily: nonNegativeInt.default(7),
     keepWeekly: nonNegativeInt.default(4),
     keepMonthly: nonNegativeInt.default(12),
+    /**
+     * The bucket's S3 Object Lock default retention: every object is locked until its creation plus
+     * `days`. Retention never deletes a backup (or WAL) still locked; it reports it. The CDK app sets
+     * it from protection.objectLock.
+     */
+    objectLock: z.strictObject({
+      mode: z.enum(['governance', 'compliance']),
+      days: positiveInt.max(36_500),
+    }).optional(),
   }).prefault({}),
   cleanup: z.strictObject({
     rules: z.array(cleanupRuleSchema).default([]),
@@ -139,6 +157,8 @@ export type SslMode = (typeof SSL_MODES)[number];
  */
 export const ENV = {
   databaseUrl: 'DATABASE_URL',
+  /** Set by Lambda and ECS (never by pgops): the region of the dashboard link in alerts. */
+  region: 'AWS_REGION',
   databaseSecretId: 'PGOPS_DATABASE_SECRET_ID',
   databaseSecretJson: 'PGOPS_DATABASE_SECRET_JSON',
   databaseHost: 'PGOPS_DATABASE_HOST',
@@ -166,8 +186,26 @@ export const ENV = {
   backupFunction: 'PGOPS_BACKUP_FUNCTION',
   /** Powertools' own switch (it reads it too): "false" turns the functions' X-Ray tracer into a no-op. */
   traceEnabled: 'POWERTOOLS_TRACE_ENABLED',
+  /** "cloudwatch" in the Fargate task: the CLI publishes its jobs' metrics with PutMetricData. */
+  metrics: 'PGOPS_METRICS',
+  /** JSON { "<job>": seconds }: the CLI stops that job at its deadline (the Fargate task's tasks.deadlineMinutes). */
+  taskDeadlines: 'PGOPS_TASK_DEADLINES',
 } as const;
 export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** The CloudWatch namespace of every pgops metric (the jobs publish, the stacks alarm and chart). */
+export const METRIC_NAMESPACE = 'pgops';
+
+/** The success metric of each scheduled job: 1 per success; the silence alarms sum it. */
+export const SUCCESS_METRIC = {
+  backup: 'BackupSucceeded',
+  health: 'HealthSucceeded',
+  cleanup: 'CleanupSucceeded',
+  restoreTest: 'RestoreTestSucceeded',
+  baseBackup: 'BaseBackupSucceeded',
+} as const;
+
+export type ScheduledJob = keyof typeof SUCCESS_METRIC;
 
 export interface Settings {
   /** A postgres:// URL, when given directly. */
@@ -204,6 +242,12 @@ export interface Settings {
   fargate?: FargateSettings;
   /** The backup function (name or ARN) that takes the migrate function's backups (migrate.backupBefore). */
   backupFunction?: string;
+  /** AWS_REGION, when the platform (or the shell) sets it: alerts link the dashboard of this region. */
+  region?: string;
+  /** PGOPS_METRICS: "cloudwatch" in the Fargate task (the CLI publishes its jobs' metrics with PutMetricData). */
+  metrics?: 'cloudwatch' | 'off';
+  /** PGOPS_TASK_DEADLINES: each job's deadline in seconds, by CLI job name (the Fargate task's). */
+  taskDeadlines?: Record<string, number>;
   config: FileConfig;
   configFile?: string;
 }
@@ -226,6 +270,8 @@ export interface Flags {
 }
 
 const envShape = {
+  // Not validated: an odd value only leaves the dashboard link out of alerts (alerts/dashboard.ts).
+  AWS_REGION: z.string().optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   PGOPS_DATABASE_SECRET_ID: z.string().min(1).optional(),
   // Host, port and database name for a secret that lacks them (RDS-managed secrets).
@@ -258,7 +304,19 @@ const envShape = {
   // The backup function the migrate function invokes for migrate.backupBefore (set by the CDK stack).
   PGOPS_BACKUP_FUNCTION: z.string().regex(/^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$/, 'must be a Lambda function name or ARN').optional(),
   POWERTOOLS_TRACE_ENABLED: z.string().regex(/^(true|false)$/i, 'must be true or false').optional(),
+  // Set by the Fargate task definition: where the CLI publishes job metrics, and each job's deadline.
+  PGOPS_METRICS: z.enum(['cloudwatch', 'off']).optional(),
+  PGOPS_TASK_DEADLINES: z.string().refine(isDeadlineMap, 'must be JSON {"<job>": seconds}, each a positive number').optional(),
 } satisfies Record<EnvName, z.ZodType>;
+
+function isDeadlineMap(raw: string): boolean {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((s) => typeof s === 'number' && s > 0);
+  } catch {
+    return false;
+  }
+}
 
 const envSchema = z.object(envShape);
 
@@ -407,6 +465,9 @@ function settingsFrom(e: EnvValues, config: FileConfig, configFile: string | und
     tracing: e.POWERTOOLS_TRACE_ENABLED?.toLowerCase() !== 'false',
     fargate: fargateSettings(e),
     backupFunction: e.PGOPS_BACKUP_FUNCTION,
+    region: e.AWS_REGION,
+    metrics: e.PGOPS_METRICS,
+    taskDeadlines: e.PGOPS_TASK_DEADLINES === undefined ? undefined : JSON.parse(e.PGOPS_TASK_DEADLINES) as Record<string, number>,
     config: e.PGOPS_ENVIRONMENT ? { ...config, environment: e.PGOPS_ENVIRONMENT } : config,
     configFile,
   };

@@ -82,24 +82,49 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 
 export class InterruptedError extends PgopsError {
   override readonly exitCode: number;
   readonly signalName: string;
-  constructor(job: string, signalName: string, options?: { cause?: unknown }) {
+  constructor(job: string, signalName: string, options?: { cause?: unknown; exitCode?: number }) {
     super(`${job} interrupted by ${signalName}`, options);
     this.signalName = signalName;
-    this.exitCode = 128 + (SIGNAL_NUMBERS[signalName] ?? 15);
+    this.exitCode = options?.exitCode ?? 128 + (SIGNAL_NUMBERS[signalName] ?? 15);
   }
 }
 
-/** The signal name an AbortSignal was aborted with (the CLI aborts with "SIGTERM" or "SIGINT"). */
-function abortReason(signal: AbortSignal): string {
-  return typeof signal.reason === 'string' ? signal.reason : 'an abort';
+/** Exit code of a job stopped at its deadline (timeout(1)'s convention). */
+export const DEADLINE_EXIT_CODE = 124;
+
+/**
+ * The abort reason of a job stopped at its own deadline (the CLI's task deadline): the job stops
+ * and cleans up as on SIGTERM, its alert names the deadline, and it exits 124.
+ */
+export class DeadlineReason {
+  constructor(readonly description: string) {}
+  toString(): string {
+    return this.description;
+  }
+}
+
+/** A job that could not be stopped cleanly at its deadline (it does not honour the abort signal, or did not stop in time). */
+export class DeadlineExceededError extends PgopsError {
+  override readonly exitCode: number = DEADLINE_EXIT_CODE;
+}
+
+/** Why an AbortSignal was aborted: the signal name (the CLI aborts with "SIGTERM" or "SIGINT") or the deadline. */
+function abortReason(signal: AbortSignal): { name: string; exitCode?: number } {
+  const r: unknown = signal.reason;
+  if (r instanceof DeadlineReason) return { name: r.description, exitCode: DEADLINE_EXIT_CODE };
+  return { name: typeof r === 'string' ? r : 'an abort' };
 }
 
 /** Throw InterruptedError if the job's signal has been aborted: a check between a job's steps. */
 export function throwIfInterrupted(job: string, signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new InterruptedError(job, abortReason(signal));
+  if (!signal?.aborted) return;
+  const why = abortReason(signal);
+  throw new InterruptedError(job, why.name, { exitCode: why.exitCode });
 }
 
 /** `err`, or the interruption that caused it (a tool killed because the job was interrupted). */
 export function interruptionOr(job: string, signal: AbortSignal | undefined, err: unknown): unknown {
-  return signal?.aborted && !(err instanceof InterruptedError) ? new InterruptedError(job, abortReason(signal), { cause: err }) : err;
+  if (!signal?.aborted || err instanceof InterruptedError) return err;
+  const why = abortReason(signal);
+  return new InterruptedError(job, why.name, { cause: err, exitCode: why.exitCode });
 }

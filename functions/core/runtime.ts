@@ -24,7 +24,7 @@ import type { JobReporting } from './run-job.ts';
 import type { Storage } from './storage/types.ts';
 
 /** Opens `s3://...` or `file://...` (storage/index.ts `openStorage`). */
-export type StorageOpener = (url: string, options: { s3Endpoint?: string }) => Storage;
+export type StorageOpener = (url: string, options: { s3Endpoint?: string; region?: string }) => Storage;
 
 /** How `migrate up` takes its safety point's backup (migrate.backupBefore); passed by the callers that can. */
 export interface MigrateBackup {
@@ -96,7 +96,7 @@ export function buildAlerter(settings: Settings, logger: Logger, options: Runtim
     destinations.push(new SlackAlerter({ webhookUrl: settings.slackWebhookUrl ?? (() => resolveSlackWebhook(settings, secrets)), logger }));
   }
   if (destinations.length === 0) destinations.push(new StderrAlerter());
-  return new FanoutAlerter(destinations, logger);
+  return new FanoutAlerter(destinations, logger, { region: settings.region });
 }
 
 const once = <T>(make: () => T): (() => T) => {
@@ -130,6 +130,21 @@ function safetyBackupOf(backup: MigrateBackup, settings: Settings, backupDeps: (
 function managedRdsOf(config: FileConfig, options: RuntimeOptions): { rds?: ClientFactory<Rds> } {
   const managed = managedConfigOf(config);
   return (managed.rdsInstance || managed.auroraCluster) && options.rds ? { rds: options.rds } : {};
+}
+
+/** The copy of the backups the `replica` health check reads (health.replicaStorage), in its own region. */
+function replicaOf(config: FileConfig, settings: Settings, open: StorageOpener | undefined): { replicaStorage?: Storage } {
+  const url = config.health.replicaStorage;
+  if (!url || !open) return {};
+  const region = config.health.replicaRegion;
+  return { replicaStorage: open(url, { s3Endpoint: settings.s3Endpoint, ...(region ? { region } : {}) }) };
+}
+
+/** The RDS instance or Aurora cluster the database is (managed.*), for cleanup's copies. */
+function managedSourceOf(config: FileConfig): { managedSource?: string } {
+  const managed = managedConfigOf(config);
+  const source = managed.rdsInstance ?? managed.auroraCluster;
+  return source ? { managedSource: source } : {};
 }
 
 function rdsClientOf(options: RuntimeOptions): ClientFactory<Rds> {
@@ -185,10 +200,10 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
     },
     physicalDeps: async (extra = {}) => ({ ...(await rt.backupDeps({ signal: extra.signal ?? options.signal })), physical: config.physical, ...extra }),
     interruptible: () => signalHandedOut,
-    cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...managedRdsOf(config, options), ...extra }),
+    cleanupDeps: async (extra = {}) => ({ ...(await common()), storage: rt.optionalStorage(), config, ...managedRdsOf(config, options), ...managedSourceOf(config), ...extra }),
     healthDeps: async (extra = {}) => {
       const { alerter: _alerter, ...deps } = await common();
-      return { ...deps, storage: rt.optionalStorage(), config, migrationsDir: settings.migrationsDir, ...managedRdsOf(config, options), ...extra };
+      return { ...deps, storage: rt.optionalStorage(), ...replicaOf(config, settings, options.openStorage), config, migrationsDir: settings.migrationsDir, ...managedRdsOf(config, options), ...extra };
     },
     checkServes: (requested, job) => {
       const served = settings.databaseId ?? known?.database;

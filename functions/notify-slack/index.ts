@@ -6,6 +6,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { defaultSecretsClient, type ClientFactory } from '../core/aws/clients.ts';
 import { isObject, toAlert } from '../core/alerts/aws-events.ts';
+import { withDashboard } from '../core/alerts/dashboard.ts';
 import { loadSettings, type Settings } from '../core/config.ts';
 import { ConfigError, UsageError, errorMessage } from '../core/errors.ts';
 import { createLambdaLogger } from '../shared/logger.ts';
@@ -75,7 +76,7 @@ export function createNotifySlackHandler(deps: NotifySlackDeps = {}) {
         continue;
       }
       try {
-        await postToSlack(url, renderSlackMessage(alert), { timeoutMs: deps.timeoutMs, fetch: deps.fetch, sleep: deps.sleep, logger });
+        await postToSlack(url, renderSlackMessage(withDashboard(alert, settings.region)), { timeoutMs: deps.timeoutMs, fetch: deps.fetch, sleep: deps.sleep, logger });
         posted++;
       } catch (err) {
         const message = redactString(errorMessage(err));

@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.ts';
 import { redactString } from '../core/redact.ts';
 import { runJob as runCoreJob } from '../core/run-job.ts';
 import { buildRuntime, type Runtime, type StorageOpener } from '../core/runtime.ts';
+import type { Rds } from '../core/aws/rds.ts';
 import { createLambdaLogger } from './logger.ts';
 import { withHandlerTracing, type HandlerTracing } from './tracing.ts';
 
@@ -18,6 +19,8 @@ export interface HandlerDeps {
   env?: NodeJS.ProcessEnv;
   sns?: ClientFactory<SNSClient>;
   secrets?: ClientFactory<SecretsManagerClient>;
+  /** The jobs with an RDS part (health's restore-window check, cleanup of managed PITR copies) pass the SDK's; tests a mocked one. */
+  rds?: ClientFactory<Rds>;
   logger?: Logger;
   /** X-Ray tracing (tests pass their own); by default this function's, on unless POWERTOOLS_TRACE_ENABLED=false. */
   tracing?: HandlerTracing;
@@ -62,7 +65,7 @@ export async function runJob<T>(name: string, deps: HandlerDeps & HandlerNeeds, 
     const settings = loadSettings({}, deps.env);
     const log = (logger ??= createLambdaLogger(`pgops-${name}`, settings.logLevel));
     return await withHandlerTracing(name, settings, deps.tracing, async () => {
-      const rt = buildRuntime(settings, log, { sns: deps.sns, secrets: deps.secrets, openStorage: deps.openStorage });
+      const rt = buildRuntime(settings, log, { sns: deps.sns, secrets: deps.secrets, openStorage: deps.openStorage, rds: deps.rds });
       return runCoreJob(rt.reporting(), { job: name }, () => job(rt));
     });
   } catch (err) {

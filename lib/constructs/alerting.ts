@@ -18,9 +18,12 @@ export interface AlertingProps {
 export class Alerting extends Construct {
   readonly topic: sns.Topic;
   readonly key: kms.Key;
+  /** The environment whose alerts this topic carries (topicAlarm links its dashboard). */
+  readonly environmentName: string;
 
   constructor(scope: Construct, id: string, props: AlertingProps) {
     super(scope, id);
+    this.environmentName = props.environmentName;
     this.key = new kms.Key(this, 'TopicKey', {
       description: `pgops ${props.environmentName}: encrypts the alert topic`,
       enableKeyRotation: true,

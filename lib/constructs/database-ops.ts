@@ -12,6 +12,9 @@ import { cleanupFunction, cleanupSchedule } from './jobs/cleanup.ts';
 import { jobContext, type DatabaseJobsProps } from './jobs/context.ts';
 import { healthFunction, healthSchedule } from './jobs/health.ts';
 import { allowMigrateBackups, migrateFunction } from './jobs/migrate.ts';
+import { ManagedPitrStateMachine, managedSourceOfConfig } from './jobs/managed-pitr.ts';
+import { allowExpiredCopyCleanup, allowRestoreWindowRead } from './jobs/managed-rds-access.ts';
+import { jobSilenceAlarms } from './jobs/silence.ts';
 import { longJobTask, restoreTestSchedule } from './jobs/task.ts';
 import type { LongJobTask } from './long-job-task.ts';
 import type { PgopsFunction } from './pgops-function.ts';
@@ -26,8 +29,12 @@ export class DatabaseOps extends Construct {
   readonly task: LongJobTask;
   readonly schedules: DatabaseSchedules;
   readonly backupAgeAlarm: cloudwatch.Alarm;
+  /** "<job> has not succeeded within its schedule plus slack", one per scheduled job (jobs/silence.ts). */
+  readonly silentAlarms: cloudwatch.Alarm[];
   /** Present when the database has `pitr`. */
   readonly pitr?: DatabasePitr;
+  /** Present when the database is an RDS instance or Aurora cluster (`managed`). */
+  readonly managedPitr?: ManagedPitrStateMachine;
 
   constructor(scope: Construct, id: string, props: DatabaseOpsProps) {
     super(scope, id);
@@ -40,6 +47,12 @@ export class DatabaseOps extends Construct {
     this.cleanup = cleanupFunction(this, ctx);
     const pitr = pitrSettingsFor(props.config, props.database);
     if (pitr) this.pitr = new DatabasePitr(this, 'Pitr', { ctx, settings: pitr, task: this.task, cleanup: this.cleanup });
+    const managedSource = managedSourceOfConfig(props.database.managed);
+    if (props.database.managed && managedSource) {
+      this.managedPitr = new ManagedPitrStateMachine(this, 'ManagedPitr', { ctx, managed: props.database.managed, source: managedSource, task: this.task });
+      allowRestoreWindowRead(this.health, managedSource);
+      allowExpiredCopyCleanup(this.cleanup, managedSource);
+    }
     this.schedules = new DatabaseSchedules(this, 'Schedules', {
       databaseId: props.database.id,
       groupName: props.scheduleGroupName,
@@ -49,5 +62,6 @@ export class DatabaseOps extends Construct {
       tasks: [restoreTestSchedule(ctx, this.task), this.pitr?.baseBackupSchedule].filter((t): t is ScheduledTask => t !== undefined),
     });
     this.backupAgeAlarm = backupAgeAlarm(this, ctx);
+    this.silentAlarms = jobSilenceAlarms(this, ctx, this.pitr);
   }
 }

@@ -167,7 +167,8 @@ export interface ContainerDefinition {
 
 export interface AlarmProperties {
   AlarmName: string;
-  AlarmDescription: string;
+  /** An Fn::Join: it ends with the dashboard's link, which holds the region (read it with flat()). */
+  AlarmDescription: unknown;
   AlarmActions: unknown[];
   MetricName?: string;
   Statistic?: string;
@@ -218,4 +219,19 @@ export function zippedBytes(dir: string): number {
   } finally {
     rmSync(dirname(zipFile), { recursive: true, force: true });
   }
+}
+
+/** A widget of a CloudWatch dashboard body, as the tests read it. */
+export interface WidgetJson {
+  type: string;
+  width: number;
+  properties: { title?: string; markdown?: string; region?: string; metrics?: unknown[][] };
+}
+
+/** The dashboards of a template: name, parsed widgets and body size (the region shows as <AWS::Region>). */
+export function dashboardsOf(t: Template): Array<{ name: string; widgets: WidgetJson[]; bytes: number }> {
+  return Object.values(resources(t, 'AWS::CloudWatch::Dashboard')).map((r) => {
+    const body = flat(r.Properties!.DashboardBody);
+    return { name: String(r.Properties!.DashboardName), widgets: (JSON.parse(body) as { widgets: WidgetJson[] }).widgets, bytes: Buffer.byteLength(body) };
+  });
 }

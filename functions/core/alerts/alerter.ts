@@ -3,6 +3,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ClientFactory } from '../aws/clients.ts';
 import { AlertError } from '../errors.ts';
+import { withDashboard } from './dashboard.ts';
 import type { Logger } from '../logger.ts';
 import { redactFields, redactString } from '../redact.ts';
 
@@ -18,6 +19,8 @@ export interface Alert {
   runbook?: string;
   /** ISO time; filled in when sent if absent. */
   time?: string;
+  /** The environment's CloudWatch dashboard (dashboard.ts); filled in when sent if the region is known. */
+  dashboard?: string;
 }
 
 export interface Alerter {
@@ -40,7 +43,7 @@ export class StderrAlerter implements Alerter {
   constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(l), private readonly now: () => Date = () => new Date()) {}
   send(alert: Alert): Promise<void> {
     const a = finalize(alert, this.now);
-    this.write(`pgops: ALERT ${a.severity.toUpperCase()} ${a.job} ${a.environment}/${a.database}: ${redactString(a.summary)}\n`);
+    this.write(`pgops: ALERT ${a.severity.toUpperCase()} ${a.job} ${a.environment}/${a.database}: ${redactString(a.summary)}\n${a.dashboard ? `  dashboard: ${a.dashboard}\n` : ''}`);
     return Promise.resolve();
   }
 }
@@ -68,8 +71,10 @@ export class SnsAlerter implements Alerter {
  * the alert, so a caller that records what it sent (health dedupe) can try again next run.
  */
 export class FanoutAlerter implements Alerter {
-  constructor(private readonly targets: Alerter[], private readonly logger: Logger) {}
-  async send(alert: Alert): Promise<void> {
+  /** `region`: where the job runs (Settings.region); every destination gets the alert with the dashboard link of that region. */
+  constructor(private readonly targets: Alerter[], private readonly logger: Logger, private readonly options: { region?: string } = {}) {}
+  async send(input: Alert): Promise<void> {
+    const alert = withDashboard(input, this.options.region);
     // One destination: log, then rethrow its own error, the clearest answer for the caller.
     if (this.targets.length === 1) {
       const only = this.targets[0]!;

@@ -2,6 +2,7 @@
 // ECS "Task State Change" STOPPED events, besides pgops' own alerts (the alert shape as JSON).
 // Anything else becomes an `info` alert with the message as its summary.
 import type { Alert, Severity } from './alerter.ts';
+import { dashboardUrl, isDashboardUrl } from './dashboard.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -24,6 +25,7 @@ export function pgopsAlert(m: Json): Alert | undefined {
     ...(isObject(m.details) ? { details: m.details } : {}),
     ...(str(m.runbook) ? { runbook: String(m.runbook) } : {}),
     ...(str(m.time) ? { time: String(m.time) } : {}),
+    ...(isDashboardUrl(m.dashboard) ? { dashboard: m.dashboard } : {}),
   };
 }
 
@@ -33,6 +35,11 @@ function alarmConsoleUrl(arn: string | undefined, name: string): string | undefi
   if (!region) return undefined;
   return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#alarmsV2:alarm/${encodeURIComponent(name)}`;
 }
+
+/** The last line of a pgops alarm description (lib/constructs/alarm.ts). */
+const DASHBOARD_LINE = /\s*Dashboard: (https:\/\/\S+)\s*$/;
+
+const dashboardOf = (url: string | undefined): { dashboard?: string } => (url ? { dashboard: url } : {});
 
 /** CloudWatch writes "2026-11-22T05:05:12.345+0000". */
 function isoTime(v: string | undefined): string | undefined {
@@ -50,7 +57,12 @@ export function cloudWatchAlarmAlert(m: Json, environment: string): Alert | unde
   const severity: Severity = state === 'ALARM' ? 'critical' : state === 'OK' ? 'resolved' : 'warning';
   const metric = str(trigger.MetricName) ? `${str(trigger.Namespace) ?? ''}${str(trigger.Namespace) ? '/' : ''}${String(trigger.MetricName)}` : undefined;
   const condition = str(trigger.ComparisonOperator) && trigger.Threshold !== undefined ? `${String(trigger.ComparisonOperator)} ${JSON.stringify(trigger.Threshold)}` : undefined;
-  const description = str(m.AlarmDescription);
+  // topicAlarm ends every description with the dashboard's link: shown as a link, not in the summary.
+  const described = str(m.AlarmDescription);
+  const link = described?.match(DASHBOARD_LINE);
+  const linked = link?.[1];
+  const description = link ? described!.slice(0, link.index).trim() || undefined : described;
+  const region = str(m.AlarmArn)?.split(':')[3];
   return {
     severity,
     job: 'cloudwatch-alarm',
@@ -67,6 +79,7 @@ export function cloudWatchAlarmAlert(m: Json, environment: string): Alert | unde
       ...(str(m.AWSAccountId) ? { account: String(m.AWSAccountId) } : {}),
     },
     runbook: alarmConsoleUrl(str(m.AlarmArn), name),
+    ...dashboardOf(isDashboardUrl(linked) ? linked : dashboardUrl(environment, region)),
   };
 }
 
@@ -106,6 +119,7 @@ export function ecsTaskStoppedAlert(e: Json, environment: string): Alert | null 
       ...(str(d.stoppedAt) ? { stoppedAt: String(d.stoppedAt) } : {}),
     },
     runbook: region && cluster && taskId ? `https://${region}.console.aws.amazon.com/ecs/v2/clusters/${cluster}/tasks/${taskId}?region=${region}` : undefined,
+    ...dashboardOf(dashboardUrl(environment, region)),
   };
 }
 

@@ -4,6 +4,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ClientFactory } from '../aws/clients.ts';
 import type { Alert, Alerter, Severity } from './alerter.ts';
+import { isDashboardUrl } from './dashboard.ts';
 import { ConfigError, PgopsError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redactFields, redactString, registerSecret } from '../redact.ts';
@@ -33,7 +34,7 @@ function scalar(v: unknown): string | undefined {
 
 interface CheckLine { name?: unknown; status?: unknown; summary?: unknown; was?: unknown }
 
-/** Block Kit: header (severity, environment, database, job), summary, fields, checks, context (time, run id). */
+/** Block Kit: header (severity, environment, database, job), summary, fields, checks, runbook, dashboard link, context (time, run id). */
 export function renderSlackMessage(input: Alert, options: { runId?: string; now?: () => Date } = {}): SlackMessage {
   const a = redactFields({ ...input, time: input.time ?? (options.now ?? (() => new Date()))().toISOString() });
   const details = (a.details ?? {});
@@ -70,6 +71,11 @@ export function renderSlackMessage(input: Alert, options: { runId?: string; now?
   if (a.runbook) {
     const rb = /^https?:\/\//.test(a.runbook) ? `<${a.runbook}|Runbook>` : escapeMrkdwn(a.runbook);
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Runbook:* ${cut(rb, 2800)}` } });
+  }
+  // Only a link of our own shape: it goes into <url|label> unescaped.
+  if (isDashboardUrl(a.dashboard)) {
+    const name = a.dashboard.slice(a.dashboard.lastIndexOf('/') + 1);
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Dashboard:* <${a.dashboard}|${name}>` } });
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: escapeMrkdwn(`${a.time}${runId ? ` · run ${runId}` : ''} · pgops`) }] });
   const text = cut(`[${sev}] pgops ${a.job} ${a.environment}/${a.database}: ${a.summary}`, 3000);

@@ -36,6 +36,8 @@ export interface CleanupDeps {
   tmpDir?: string;
   /** Set when the database is RDS/Aurora (managed.*): expired managed PITR copies are deleted. */
   rds?: ClientFactory<Rds>;
+  /** The RDS instance or Aurora cluster this database is (managed.*): cleanup deletes only its copies. */
+  managedSource?: string;
 }
 
 export interface CleanupRequest {
@@ -110,7 +112,7 @@ async function cleanupOnce(deps: CleanupDeps, result: CleanupResult): Promise<Cl
     result.backups = await runRetention(deps, dryRun, failures);
     const walPart = { storage: deps.storage, databaseId: deps.databaseId, retention: deps.config.retention, logger: deps.logger, now: (deps.clock ?? (() => new Date()))(), deadline: deps.deadline };
     Object.assign(result, await runWalRetention(walPart, dryRun, failures));
-    result.managedPitr = await runManagedPitrCleanup({ rds: deps.rds, logger: deps.logger, now: walPart.now, deadline: deps.deadline }, dryRun, failures);
+    result.managedPitr = await runManagedPitrCleanup({ rds: deps.rds, source: deps.managedSource, logger: deps.logger, now: walPart.now, deadline: deps.deadline }, dryRun, failures);
     result.rows = await deleteExpiredRows(client, rules, opts);
     for (const r of result.rows) if (r.error) failures.push(`rule "${r.rule}": ${r.error}`);
     result.functions = await callFunctions(client, fns, opts);

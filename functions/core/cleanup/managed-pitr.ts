@@ -6,7 +6,7 @@ import type { ClientFactory } from '../aws/clients.ts';
 import { deleteCluster, deleteInstance, listClusters, listInstances, rdsErrorCode, tagsOf, type DBCluster, type DBInstance, type Rds } from '../aws/rds.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { PITR_TAG, pitrExpiry } from '../pitr/managed/naming.ts';
+import { PITR_TAG, pitrExpiry, tagValue } from '../pitr/managed/naming.ts';
 import { redactString } from '../redact.ts';
 
 export interface ExpiredCopy {
@@ -31,6 +31,8 @@ export interface ManagedPitrCleanupResult {
 export interface ManagedPitrCleanupDeps {
   /** Present only when the database is configured as RDS/Aurora (managed.*). */
   rds?: ClientFactory<Rds>;
+  /** Only the copies of this source (their pgops:source tag): a database's cleanup never touches another's. */
+  source?: string;
   logger: Logger;
   now: Date;
   /** ms timestamp on the Date.now() scale: past it, this part does not start. */
@@ -116,8 +118,9 @@ export async function runManagedPitrCleanup(deps: ManagedPitrCleanupDeps, dryRun
   if (deps.deadline !== undefined && Date.now() >= deps.deadline) return skip('deadline');
   try {
     const rds = await deps.rds();
+    const ours = (r: DBInstance | DBCluster) => deps.source === undefined || tagsOf(r)[PITR_TAG.source] === tagValue(deps.source);
     const [instances, clusters] = await Promise.all([listInstances(rds), listClusters(rds)]);
-    const result = await deleteExpired(rds, instances, clusters, deps, dryRun, failures);
+    const result = await deleteExpired(rds, instances.filter(ours), clusters.filter(ours), deps, dryRun, failures);
     const names = result.deleted.map((c) => `${c.kind} ${c.id}`);
     if (names.length > 0) deps.logger.info(`expired PITR copies ${dryRun ? 'that would be ' : ''}deleted: ${names.join(', ')}`);
     else deps.logger.debug('no expired PITR copy to delete', { kept: result.kept.length });

@@ -14,6 +14,40 @@ export interface RetentionPolicy {
   keepDaily: number;
   keepWeekly: number;
   keepMonthly: number;
+  /** The bucket's S3 Object Lock default retention (config retention.objectLock). */
+  objectLock?: ObjectLockPolicy;
+}
+
+/** S3 Object Lock default retention: every object version is locked until its creation plus `days`. */
+export interface ObjectLockPolicy {
+  mode: 'governance' | 'compliance';
+  days: number;
+}
+
+/** Something retention would delete but leaves alone: S3 refuses to delete it before `until`. */
+export interface LockedReport {
+  id: string;
+  /** ISO time the last of its objects is unlocked. */
+  until: string;
+  what: 'backup' | 'orphan';
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * When the newest of these objects stops being locked by the bucket's default retention, or
+ * undefined when none is locked at `now` (or there is no lock). A version's lock runs from its
+ * creation (lastModified) for `days`: the newest object is the last one unlocked.
+ */
+export function lockedUntil(written: readonly Date[], lock: ObjectLockPolicy | undefined, now: Date): Date | undefined {
+  if (!lock || written.length === 0) return undefined;
+  const until = new Date(Math.max(...written.map((d) => d.getTime())) + lock.days * DAY_MS);
+  return until.getTime() > now.getTime() ? until : undefined;
+}
+
+/** How the kept-because-locked line reads in logs and reports. */
+export function lockedNote(until: Date | string, lock: ObjectLockPolicy): string {
+  return `locked until ${typeof until === 'string' ? until : until.toISOString()} (Object Lock, ${lock.mode} mode)`;
 }
 
 export interface BackupRef {
@@ -21,7 +55,8 @@ export interface BackupRef {
   completedAt: Date;
 }
 
-export type KeepReason = 'newest' | 'last' | 'daily' | 'weekly' | 'monthly';
+/** `locked`: the keep rules would delete it, but S3 Object Lock still protects it. */
+export type KeepReason = 'newest' | 'last' | 'daily' | 'weekly' | 'monthly' | 'locked';
 
 export interface RetentionPlan {
   /** Newest first. */
@@ -152,6 +187,11 @@ export interface RetentionReport {
   incompleteRecent: IncompleteReport[];
   /** Set when the store cannot list (or abort) unfinished uploads: why, and what removes them instead. */
   incompleteNote?: string;
+  /**
+   * Backups (kept, reason `locked`) and orphans the keep rules would remove but Object Lock still
+   * protects: never deleted before `until` (an attempt would only hide them behind a delete marker).
+   */
+  locked: LockedReport[];
 }
 
 export interface RetentionOptions {
@@ -188,6 +228,35 @@ export function planByContent(backups: readonly ValidBackup[], policy: Retention
     delete: merged.filter((b) => deleted.has(b.id)).map((b) => b.id),
     reasons: { ...partial.reasons, ...full.reasons },
   };
+}
+
+/**
+ * Moves the planned deletions Object Lock still protects to the kept ones (reason `locked`): a
+ * backup is deletable once its newest object is unlocked. Pure.
+ */
+export function holdLocked(plan: RetentionPlan, backups: readonly LockableBackup[], lock: ObjectLockPolicy | undefined, now: Date): { plan: RetentionPlan; locked: LockedReport[] } {
+  if (!lock) return { plan, locked: [] };
+  const objectsOf = new Map(backups.map((b) => [b.id, b.objects]));
+  const refOf = new Map(backups.map((b) => [b.id, { id: b.id, completedAt: new Date(b.manifest.completedAt) }]));
+  const locked: LockedReport[] = [];
+  for (const id of plan.delete) {
+    const until = lockedUntil((objectsOf.get(id) ?? []).map((o) => o.lastModified), lock, now);
+    if (until) locked.push({ id, until: until.toISOString(), what: 'backup' });
+  }
+  if (locked.length === 0) return { plan, locked };
+  const held = new Set(locked.map((l) => l.id));
+  const reasons = { ...plan.reasons };
+  for (const id of held) reasons[id] = ['locked'];
+  // Newest first, like the plan.
+  const kept = [...plan.keep, ...held].map((id) => refOf.get(id) ?? { id, completedAt: new Date(0) }).sort(newestFirst).map((b) => b.id);
+  return { plan: { keep: kept, delete: plan.delete.filter((id) => !held.has(id)), reasons }, locked };
+}
+
+/** What holdLocked needs of a catalog backup (logical or physical). */
+export interface LockableBackup {
+  id: string;
+  manifest: { completedAt: string };
+  objects: ReadonlyArray<{ lastModified: Date }>;
 }
 
 /** Delete the planned backups (manifest first) and the old orphans. */
@@ -266,8 +335,15 @@ export async function applyRetention(storage: Storage, databaseId: string, polic
   const log = options.logger;
   const minAgeMs = options.orphanMinAgeMs ?? ORPHAN_MIN_AGE_MS;
   const scan = await scanBackups(storage, databaseId, log);
-  const plan = planByContent(scan.backups, policy);
-  const { orphans, pending } = splitOrphans(scan, options.now, minAgeMs);
+  const { plan, locked } = holdLocked(planByContent(scan.backups, policy), scan.backups, policy.objectLock, options.now);
+  const split = splitOrphans(scan, options.now, minAgeMs);
+  const { pending } = split;
+  const orphans = split.orphans.filter((o) => {
+    const until = lockedUntil([new Date(o.lastModified)], policy.objectLock, options.now);
+    if (until) locked.push({ id: o.id, until: until.toISOString(), what: 'orphan' });
+    return until === undefined;
+  });
+  for (const l of locked) log?.info(`kept ${l.what === 'backup' ? 'backup' : 'the files without a manifest of'} ${l.id} that retention would delete: ${lockedNote(l.until, policy.objectLock!)}`);
   const incomplete = await findIncomplete(storage, databaseId, options.now, minAgeMs);
   let outcome: { removed: IncompleteUpload[]; note?: string } = { removed: incomplete.old, ...(incomplete.note !== undefined ? { note: incomplete.note } : {}) };
   if (!options.dryRun) {
@@ -287,5 +363,6 @@ export async function applyRetention(storage: Storage, databaseId: string, polic
     orphans, pending, invalid, unreadable: invalid.map((b) => b.id),
     incomplete: outcome.removed.map(incompleteReport), incompleteRecent: incomplete.recent.map(incompleteReport),
     ...(incompleteNote !== undefined ? { incompleteNote } : {}),
+    locked,
   };
 }

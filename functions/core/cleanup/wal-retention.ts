@@ -11,7 +11,7 @@ import { scanPhysicalBackups } from '../catalog/physical.ts';
 import { newestTimeline, readWalInventory, type WalInventory } from '../wal/inventory.ts';
 import { parseSegmentFileName, segmentFileName, segmentNumberOf } from '../wal/lsn.ts';
 import { baseBackupRef, type BaseBackupRef } from '../wal/status.ts';
-import { ORPHAN_MIN_AGE_MS, planRetention, type KeepReason, type OrphanReport, type RetentionPolicy } from './retention.ts';
+import { holdLocked, lockedNote, lockedUntil, ORPHAN_MIN_AGE_MS, planRetention, type KeepReason, type LockedReport, type OrphanReport, type RetentionPolicy } from './retention.ts';
 
 export interface PhysicalRetentionResult {
   /** Newest first. */
@@ -25,6 +25,8 @@ export interface PhysicalRetentionResult {
   orphans?: OrphanReport[];
   /** Folders without a manifest, younger (a base backup may be running): left alone. */
   pending?: OrphanReport[];
+  /** Base backups (kept, reason `locked`) and orphans Object Lock still protects: not deleted before `until`. */
+  locked?: LockedReport[];
   skipped?: string;
 }
 
@@ -40,6 +42,10 @@ export interface WalRetentionResult {
   last?: string;
   /** Why no WAL was deleted, when that is the reason (no valid base backup). */
   note?: string;
+  /** WAL files no kept backup needs but Object Lock still protects: left alone until `lockedUntil`. */
+  locked?: number;
+  /** When the last of the locked WAL files is unlocked (ISO). */
+  lockedUntil?: string;
   skipped?: string;
 }
 
@@ -94,8 +100,8 @@ export interface WalDeletionPlan {
   /** The oldest kept segment number, or undefined when no WAL may be deleted. */
   keepFromSegno: bigint | undefined;
   keptFrom: string | null;
-  /** Files to delete, oldest first; each deleted checksum object first, then its data. */
-  files: Array<{ name: string; keys: string[]; bytes: number }>;
+  /** Files to delete, oldest first; each deleted checksum object first, then its data. `written`: its newest object's time. */
+  files: Array<{ name: string; keys: string[]; bytes: number; written: Date }>;
   note?: string;
 }
 
@@ -137,7 +143,8 @@ export function planWalDeletion(inv: WalInventory, databaseId: string, kept: rea
     keptFrom: segmentFileName(oldest.timeline, keepFrom, inv.segmentSize),
     files: doomed.map((f) => {
       const objects = [f.checksum, f.data].filter((o): o is StoredObject => o !== undefined);
-      return { name: f.name, keys: objects.map((o) => o.key), bytes: objects.reduce((s, o) => s + o.size, 0) };
+      const written = new Date(Math.max(...objects.map((o) => o.lastModified.getTime())));
+      return { name: f.name, keys: objects.map((o) => o.key), bytes: objects.reduce((s, o) => s + o.size, 0), written };
     }),
   };
 }
@@ -192,8 +199,24 @@ async function deleteWal(storage: Storage, plan: WalDeletionPlan): Promise<void>
   for (const f of plan.files) for (const key of f.keys) await storage.delete(key);
 }
 
-function walResult(plan: WalDeletionPlan): WalRetentionResult {
+/** Leaves the WAL files Object Lock still protects out of the plan; counts them and says until when. */
+function holdLockedWal(plan: WalDeletionPlan, lock: RetentionPolicy['objectLock'], now: Date): { plan: WalDeletionPlan; locked: number; until?: Date } {
+  if (!lock) return { plan, locked: 0 };
+  let until: Date | undefined;
+  let locked = 0;
+  const files = plan.files.filter((f) => {
+    const u = lockedUntil([f.written], lock, now);
+    if (!u) return true;
+    locked += 1;
+    if (!until || u > until) until = u;
+    return false;
+  });
+  return { plan: { ...plan, files }, locked, ...(until ? { until } : {}) };
+}
+
+function walResult(plan: WalDeletionPlan, held: { locked: number; until?: Date }): WalRetentionResult {
   return {
+    ...(held.locked > 0 ? { locked: held.locked, lockedUntil: held.until!.toISOString() } : {}),
     deleted: plan.files.length,
     bytes: plan.files.reduce((s, f) => s + f.bytes, 0),
     keptFrom: plan.keptFrom,
@@ -210,18 +233,27 @@ function walResult(plan: WalDeletionPlan): WalRetentionResult {
 export async function applyWalRetention(storage: Storage, databaseId: string, policy: RetentionPolicy, options: WalRetentionOptions): Promise<WalRetentionReport> {
   const log = options.logger;
   const scan = await scanPhysicalBackups(storage, databaseId);
-  const plan = planRetention(scan.backups.map((b) => ({ id: b.id, completedAt: new Date(b.manifest.completedAt) })), policy);
+  const lock = policy.objectLock;
+  // A base backup Object Lock keeps counts as kept for the WAL too: never a listed backup without its WAL.
+  const { plan, locked } = holdLocked(planRetention(scan.backups.map((b) => ({ id: b.id, completedAt: new Date(b.manifest.completedAt) })), policy), scan.backups, lock, options.now);
   const kept = keptRefs(scan, plan.keep);
   const inv = await readWalInventory(storage, databaseId, { segmentSize: kept[0]?.walSegmentSize });
-  const walPlan = planWalDeletion(inv, databaseId, kept);
+  const held = holdLockedWal(planWalDeletion(inv, databaseId, kept), lock, options.now);
+  const walPlan = held.plan;
   const minAge = options.orphanMinAgeMs ?? ORPHAN_MIN_AGE_MS;
   const old = (o: PhysicalScan['orphans'][number]) => options.now.getTime() - o.lastModified.getTime() >= minAge;
-  const orphans = scan.orphans.filter(old).map(orphanReport);
+  const orphans = scan.orphans.filter(old).map(orphanReport).filter((o) => {
+    const until = lockedUntil([new Date(o.lastModified)], lock, options.now);
+    if (until) locked.push({ id: o.id, until: until.toISOString(), what: 'orphan' });
+    return until === undefined;
+  });
+  for (const l of locked) log?.info(`kept ${l.what === 'backup' ? 'base backup' : 'the files without a manifest of base backup'} ${l.id} that retention would delete: ${lockedNote(l.until, lock!)}`);
+  if (held.locked > 0) log?.info(`kept ${held.locked} WAL file(s) no kept base backup needs: ${lockedNote(held.until!, lock!)}`);
   if (!options.dryRun) {
     await deleteBackups(storage, databaseId, scan, plan.delete, orphans, log);
     await deleteWal(storage, walPlan);
   }
-  const wal = walResult(walPlan);
+  const wal = walResult(walPlan, held);
   // Without any WAL or base backup, PITR is simply not set up here: nothing worth a log line.
   if (inv.objects.length === 0 && scan.backups.length === 0) log?.debug('no WAL archive and no base backup: nothing to retain');
   else if (wal.note) log?.info(wal.note);
@@ -229,7 +261,7 @@ export async function applyWalRetention(storage: Storage, databaseId: string, po
   const invalid = scan.invalid.map((b) => ({ id: b.id, problem: b.problem }));
   if (invalid.length > 0) log?.warn(`${invalid.length} invalid base backup manifest(s) left alone for a human to look at; they protect no WAL`, { ids: invalid.map((b) => b.id) });
   return {
-    physical: { kept: plan.keep, deleted: plan.delete, reasons: plan.reasons, invalid, orphans, pending: scan.orphans.filter((o) => !old(o)).map(orphanReport) },
+    physical: { kept: plan.keep, deleted: plan.delete, reasons: plan.reasons, invalid, orphans, pending: scan.orphans.filter((o) => !old(o)).map(orphanReport), ...(locked.length > 0 ? { locked } : {}) },
     wal,
   };
 }

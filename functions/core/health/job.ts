@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { connect } from '../db.ts';
 import { errorMessage } from '../errors.ts';
 import { historyTables } from '../migrate/history.ts';
-import { migrationStatus } from '../migrate/job.ts';
+import { migrationStatus } from '../migrate/status.ts';
 import { formatBytes } from '../format.ts';
 import { redact, redactString } from '../redact.ts';
 import { backupChecks, type BackupFacts } from './backups.ts';
@@ -15,6 +15,7 @@ import {
 } from './database.ts';
 import { checkServerWal, readWalArchive, walArchivingResult } from './wal-archiving.ts';
 import { checkRestoreWindow } from './restore-window.ts';
+import { checkReplica } from './replica.ts';
 import { managedConfigOf } from '../config.ts';
 import { checkDatabaseId } from '../catalog/layout.ts';
 import { addSizeSample, emptyHealthState, growthSince, readHealthState, writeHealthState, type HealthState } from './state.ts';
@@ -106,6 +107,10 @@ export async function runHealthDetailed(deps: HealthDeps): Promise<HealthRun> {
   // The archive is judged even when the database is unreachable: its age is what the WAL alarm reads.
   results.set('wal-archiving', walArchivingResult(await walArchiveDone, results.get('wal-archiving')!, thresholds));
   if (restoreWindowDone) results.set('restore-window', await restoreWindowDone);
+  const replica = deps.replicaStorage;
+  if (replica) {
+    results.set('replica', await guarded('replica', () => checkReplica({ replica, databaseId: deps.databaseId, source: backups.facts, thresholds, now, logger: deps.logger })));
+  }
 
   if (deps.storage && !stateError) {
     try {

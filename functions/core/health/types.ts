@@ -26,6 +26,7 @@ export const CHECK_NAMES = [
   'wal-archiving',
   'restore-window',
   'replication',
+  'replica',
 ] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
@@ -71,6 +72,8 @@ export interface HealthDeps {
   session: DbSessionOptions;
   /** Without storage the backup checks are `unknown` and database growth is not tracked. */
   storage?: Storage;
+  /** The copy of the backups (config health.replicaStorage): the `replica` check runs only with it. */
+  replicaStorage?: Storage;
   logger: Logger;
   /** The id used in the storage layout and alerts. */
   databaseId: string;

@@ -1,47 +1,26 @@
 // The migrate job: node-pg-migrate's runner, wrapped with what its users ask for and it lacks:
 // checksums of applied files, a bounded wait on a per-table advisory lock, session timeouts,
 // `-- pgops:no-transaction`, a dry-run that touches nothing, and failures named by their file.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MigrationBuilder, runner } from 'node-pg-migrate';
 import type pg from 'pg';
 import { acquireAdvisoryLock, advisoryLockKey, describeHolder, releaseAdvisoryLock } from '../advisory-lock.ts';
-import { connect, quoteIdent, withClient, type DbSessionOptions, type DbTarget } from '../db.ts';
+import { connect, quoteIdent, type DbSessionOptions } from '../db.ts';
 import type { Alerter } from '../alerts/alerter.ts';
-import { ConfigError, LockTimeoutError, MigrationError, MigrationHistoryError, PgopsError, UsageError } from '../errors.ts';
+import { LockTimeoutError, MigrationError, PgopsError, UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redactString } from '../redact.ts';
 import { runJob } from '../run-job.ts';
-import { emptyMigrationWarnings, findOutOfOrder, orderError } from './rules.ts';
 import { IGNORE_PATTERN, createPgopsLoader, listMigrationFiles, renderMigrationSql, type HistoryTables, type MigrationFile, type ProgressTracker } from './files.ts';
-import type { OutOfOrderMigration } from './rules.ts';
 import { lintGate, MigrationLintError } from './lint/gate.ts';
-import type { LintFinding, LintMode } from './lint/types.ts';
+import { emptyMigrationWarnings } from './rules.ts';
+import { computeStatus, listFiles, readApplied, refusal, type MigrateDeps, type MigrationStatus } from './status.ts';
+import type { LintFinding } from './lint/types.ts';
 import { checkBackupBefore, describeSafetyPoint, planSafetyPoint, recordSafetyPoint, type SafetyPoint, type SafetyPointDeps } from './safety-point.ts';
 
-export interface MigrateDeps {
-  target: DbTarget;
-  session: DbSessionOptions;
-  dir: string;
-  tables: HistoryTables;
-  lockWaitSeconds: number;
-  logger: Logger;
-  /** Poll interval while waiting for the lock (tests shorten it). */
-  lockPollMs?: number;
-  /** `migrate.lint`: what an error finding in a pending migration does to `up` (default "error": refuse). */
-  lint?: LintMode;
-}
-
-export interface MigrationStatus {
-  applied: Array<{ name: string; runOn: string; checksum: string | null }>;
-  pending: Array<{ name: string }>;
-  modified: Array<{ name: string; file: string; recorded: string; current: string }>;
-  missing: Array<{ name: string }>;
-  /** Present only when some pending file sorts before an applied one (`validate` and `up` refuse it). */
-  outOfOrder?: OutOfOrderMigration[];
-  /** Present only when there is something to warn about (an empty pending migration). */
-  warnings?: string[];
-}
+// Read-only parts live in status.ts (health imports them without the runner).
+export { migrationStatus, validateMigrations, type MigrateDeps, type MigrationStatus } from './status.ts';
 
 export type MigrateCommand = 'up' | 'down' | 'to';
 
@@ -69,78 +48,6 @@ export function lockKey(tables: HistoryTables): bigint {
   return advisoryLockKey(`pgops:migrate:${tables.schema}.${tables.table}`);
 }
 
-async function tableExists(client: pg.Client, schema: string, table: string): Promise<boolean> {
-  const r = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoteIdent(schema)}.${quoteIdent(table)}`]);
-  return r.rows[0]?.t != null;
-}
-
-interface AppliedRow { name: string; runOn: Date; checksum: string | null }
-
-async function readApplied(client: pg.Client, t: HistoryTables): Promise<AppliedRow[]> {
-  if (!(await tableExists(client, t.schema, t.table))) return [];
-  const withChecksums = await tableExists(client, t.schema, t.checksums);
-  const history = `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-  const sql = withChecksums
-    ? `SELECT m.name, m.run_on AT TIME ZONE current_setting('TimeZone') AS run_on, c.sha256 AS checksum FROM ${history} m LEFT JOIN ${quoteIdent(t.schema)}.${quoteIdent(t.checksums)} c ON c.name = m.name ORDER BY m.run_on, m.id`
-    : `SELECT m.name, m.run_on AT TIME ZONE current_setting('TimeZone') AS run_on, NULL::text AS checksum FROM ${history} m ORDER BY m.run_on, m.id`;
-  const r = await client.query<{ name: string; run_on: Date; checksum: string | null }>(sql);
-  return r.rows.map((row) => ({ name: row.name, runOn: row.run_on, checksum: row.checksum }));
-}
-
-function computeStatus(files: MigrationFile[], applied: AppliedRow[]): MigrationStatus {
-  const byName = new Map(files.map((f) => [f.name, f]));
-  const appliedNames = new Set(applied.map((a) => a.name));
-  const pending = files.filter((f) => !appliedNames.has(f.name)).map((f) => f.name);
-  const outOfOrder = findOutOfOrder(files, applied.map((a) => a.name));
-  const warnings = emptyMigrationWarnings(files, pending);
-  return {
-    applied: applied.map((a) => ({ name: a.name, runOn: a.runOn.toISOString(), checksum: a.checksum })),
-    pending: files.filter((f) => !appliedNames.has(f.name)).map((f) => ({ name: f.name })),
-    modified: applied.flatMap((a) => {
-      const f = byName.get(a.name);
-      return f && a.checksum && a.checksum !== f.checksum ? [{ name: a.name, file: f.file, recorded: a.checksum, current: f.checksum }] : [];
-    }),
-    missing: applied.filter((a) => !byName.has(a.name)).map((a) => ({ name: a.name })),
-    ...(outOfOrder.length > 0 ? { outOfOrder } : {}),
-    ...(warnings.length > 0 ? { warnings } : {}),
-  };
-}
-
-function historyError(s: MigrationStatus): MigrationHistoryError | undefined {
-  if (s.modified.length === 0 && s.missing.length === 0) return undefined;
-  return new MigrationHistoryError(s.modified.map((m) => m.file), s.missing.map((m) => m.name));
-}
-
-/** What every command refuses, in one place: edited or deleted applied files, then files out of order. */
-function refusal(files: MigrationFile[], s: MigrationStatus): MigrationError | undefined {
-  return historyError(s) ?? orderError(files, s.applied.map((a) => a.name));
-}
-
-async function listFiles(dir: string): Promise<MigrationFile[]> {
-  if (!existsSync(dir)) throw new ConfigError(`migrations directory ${dir} does not exist (set --dir or PGOPS_MIGRATIONS_DIR)`);
-  return listMigrationFiles(dir);
-}
-
-/** applied / pending / modified / missing. Read-only: creates nothing. */
-export async function migrationStatus(deps: MigrateDeps): Promise<MigrationStatus> {
-  const files = await listFiles(deps.dir);
-  const status = await withClient(deps.target, deps.session, async (client) => computeStatus(files, await readApplied(client, deps.tables)));
-  // A finding here, a refusal in validate and up: the same rule, the same words.
-  const order = orderError(files, status.applied.map((a) => a.name));
-  if (order) deps.logger.warn(order.message);
-  for (const w of status.warnings ?? []) deps.logger.warn(w);
-  return status;
-}
-
-/** Like status, but throws (exit 1) when an applied file was edited or deleted, or a pending one is out of order. */
-export async function validateMigrations(deps: MigrateDeps): Promise<MigrationStatus> {
-  const files = await listFiles(deps.dir);
-  const status = await withClient(deps.target, deps.session, async (client) => computeStatus(files, await readApplied(client, deps.tables)));
-  const err = refusal(files, status);
-  if (err) throw err;
-  for (const w of status.warnings ?? []) deps.logger.warn(w);
-  return status;
-}
 
 /** Resolve `migrate to <name|prefix>` against the files. */
 export function resolveMigrationName(files: MigrationFile[], wanted: string): MigrationFile {

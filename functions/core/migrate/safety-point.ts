@@ -135,7 +135,7 @@ async function takeBackup(take: SafetyBackup, decision: BackupDecision, logger: 
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     // The backup inside pages nobody (the runtime quiets it): the migrate job reports the interruption.
-    if (err instanceof InterruptedError) throw new InterruptedError('migrate', err.signalName, { cause: err });
+    if (err instanceof InterruptedError) throw new InterruptedError('migrate', err.signalName, { cause: err, exitCode: err.exitCode });
     const message = redactString(errorMessage(err));
     throw new SafetyPointError(`the backup before migrating failed, so nothing was applied: ${message} (fix the cause and run migrate up again; migrate.backupBefore "never" migrates without a backup)`, { cause: err });
   }

@@ -18,7 +18,7 @@ import type { BackupManifest } from '../catalog/manifest.ts';
 import { withClient, type DbSessionOptions, type DbTarget } from '../db.ts';
 import { asPgopsError, ConfigError, errorMessage, UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { InterruptedError } from '../run-job.ts';
+import { InterruptedError, interruptionOr } from '../run-job.ts';
 import { FileStorage } from '../storage/file.ts';
 import type { Storage } from '../storage/types.ts';
 import { timelineHex } from '../wal/lsn.ts';
@@ -171,7 +171,7 @@ async function nested<T>(deps: OutputDeps, what: string, body: () => Promise<T>)
     return await body();
   } catch (err) {
     const e = asPgopsError(err);
-    if (deps.signal?.aborted || e instanceof InterruptedError) throw new InterruptedError('pitr', typeof deps.signal?.reason === 'string' ? deps.signal.reason : 'an abort', { cause: e });
+    if (deps.signal?.aborted || e instanceof InterruptedError) throw e instanceof InterruptedError ? new InterruptedError('pitr', e.signalName, { cause: e, exitCode: e.exitCode }) : interruptionOr('pitr', deps.signal, e);
     if (e instanceof ConfigError) throw new UsageError(`${what}: ${e.message}`, [], { cause: e });
     throw e.alert === null ? new PitrRefusedError(`${what}: ${e.message}`, { cause: e }) : new PitrError(`${what}: ${e.message}`, { cause: e });
   }

@@ -23,6 +23,7 @@ export function baseBackupTask(scope: Construct, ctx: JobContext): LongJobTask {
     // Streamed from pg_basebackup to S3: no local copy, Fargate's free 20 GiB are plenty.
     environment: containerEnvironment(ctx, ['physical']),
     command: BASE_BACKUP_COMMAND,
+    scheduledJobs: true,
   });
   // A failed base backup aborts its upload and removes what it wrote (no manifest, no backup).
   allowObjects(task.taskRole, 'WriteBaseBackups', loc, ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], 'physical/*');

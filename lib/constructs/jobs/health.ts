@@ -4,7 +4,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ENV } from '../../../functions/core/config.ts';
-import { allowObjects, bucketKeyStatement, listStatement, storageUrl } from '../../permissions.ts';
+import { allowObjects, allowReplicaRead, bucketKeyStatement, listStatement, storageUrl } from '../../permissions.ts';
 import type { ScheduledInvoke } from '../database-schedules.ts';
 import { PgopsFunction } from '../pgops-function.ts';
 import { alertAndSecretStatements, BUNDLED_MIGRATIONS, nodeCode, nodeEnvironment, type JobContext } from './context.ts';
@@ -25,6 +25,8 @@ export function healthFunction(scope: Construct, ctx: JobContext): PgopsFunction
   for (const s of [...alertAndSecretStatements(ctx), listStatement(loc), bucketKeyStatement(loc, true)]) fn.allow(s);
   allowObjects(fn.role, 'ReadBackupsAndState', loc, ['s3:GetObject'], '*');
   allowObjects(fn.role, 'WriteHealthState', loc, ['s3:PutObject'], 'state/*');
+  const replica = ctx.config.protection.replica;
+  if (replica) allowReplicaRead(fn.role, { ...replica, storagePrefix: loc.storagePrefix, databaseId: loc.databaseId });
   return fn;
 }
 

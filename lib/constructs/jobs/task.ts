@@ -4,9 +4,12 @@
 // runs on this task directly. The base-backup task and the WAL receiver are built the same way.
 import type { Duration } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { ENV } from '../../../functions/core/config.ts';
+import { ENV, METRIC_NAMESPACE } from '../../../functions/core/config.ts';
+import { taskDeadlinesFor } from '../../config.ts';
+import { acknowledge, NAG } from '../../nag.ts';
 import { allowObjects, bucketKeyStatement, listStatement, secretReadStatements } from '../../permissions.ts';
 import type { ScheduledTask } from '../database-schedules.ts';
 import { LongJobTask, TASK_CONTAINER_NAME } from '../long-job-task.ts';
@@ -26,6 +29,11 @@ export interface DatabaseTaskOptions {
   environment: Record<string, string>;
   command?: string[];
   stopTimeout?: Duration;
+  /**
+   * Runs scheduled jobs (not a service): the CLI publishes their metrics with PutMetricData
+   * (namespace pgops only) and stops each at its deadline (tasks.deadlineMinutes).
+   */
+  scheduledJobs?: boolean;
 }
 
 /**
@@ -35,7 +43,10 @@ export interface DatabaseTaskOptions {
  */
 export function databaseTask(scope: Construct, id: string, ctx: JobContext, options: DatabaseTaskOptions): LongJobTask {
   const { config, database: db, location: loc } = ctx;
-  const environment = { ...options.environment };
+  const environment: Record<string, string> = {
+    ...options.environment,
+    ...(options.scheduledJobs ? { [ENV.metrics]: 'cloudwatch', [ENV.taskDeadlines]: JSON.stringify(taskDeadlinesFor(config)) } : {}),
+  };
   delete environment[ENV.databaseSecretId];
   const dbSecret = secretsmanager.Secret.fromSecretCompleteArn(scope, `${id}DatabaseSecret`, db.secretArn);
   const task = new LongJobTask(scope, id, {
@@ -49,7 +60,21 @@ export function databaseTask(scope: Construct, id: string, ctx: JobContext, opti
   // fromSecretsManager grants GetSecretValue to the execution role; a customer-managed key needs Decrypt too.
   for (const s of secretReadStatements(db.secretArn, db.secretKmsKeyArn, 'ResolveDatabaseSecret').slice(1)) task.executionRole.addToPolicy(s);
   for (const s of [...ctx.alerting.publishStatements(), listStatement(loc), bucketKeyStatement(loc, true)]) task.taskRole.addToPolicy(s);
+  if (options.scheduledJobs) {
+    task.taskRole.addToPolicy(putMetricDataStatement());
+    acknowledge(task.taskRole, NAG.putMetricData);
+  }
   return task;
+}
+
+/** PutMetricData has no resource-level permissions: the namespace condition keeps the task to pgops' own metrics. */
+export function putMetricDataStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'PublishJobMetrics',
+    actions: ['cloudwatch:PutMetricData'],
+    resources: ['*'],
+    conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
+  });
 }
 
 export function longJobTask(scope: Construct, ctx: JobContext): LongJobTask {
@@ -60,6 +85,7 @@ export function longJobTask(scope: Construct, ctx: JobContext): LongJobTask {
     memoryMiB: config.fargate.memoryMiB,
     ephemeralStorageGiB: config.fargate.ephemeralStorageGiB,
     environment: containerEnvironment(ctx),
+    scheduledJobs: true,
   });
   allowObjects(task.taskRole, 'ReadBackups', ctx.location, ['s3:GetObject'], 'logical/*');
   // backup writes dumps and manifests, verify writes restore-test.json; a failed backup removes its partial objects.

@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { allStatements, actionsOf, flat, sampleConfig, synth, type Synth } from '../helpers.ts';
+import { CHECK_NAMES } from '../../../functions/core/health/types.ts';
+import { DASHBOARD_LIMITS } from '../../../lib/constructs/dashboard.ts';
+import { allStatements, actionsOf, dashboardsOf, flat, sampleConfig, synth, type Synth } from '../helpers.ts';
 import { deadAcknowledgments } from '../nag-audit.ts';
 
 /** CloudFormation's quotas per stack (docs: "CloudFormation quotas"). */
@@ -81,18 +83,36 @@ describe(`${DATABASES} databases in one environment`, () => {
     // the per-database alarms, metrics and widgets to come.
     const largest = Math.max(...sizes.slice(2).map((x) => x.resources));
     expect(largest).toBeLessThan(LIMITS.resources / 5);
-    expect(Math.max(...sizes.map((x) => x.bytes))).toBeLessThan(LIMITS.templateBytes / 5);
+    // The ops stack holds the dashboard, whose body lists every database's graphs (about 3.5 KB
+    // each): half the limit at 100 databases; the other stacks do not grow with the environment.
+    expect(byStack('pgops-staging-ops').bytes).toBeLessThan(LIMITS.templateBytes / 2);
+    expect(Math.max(...sizes.filter((x) => x.stack !== 'pgops-staging-ops').map((x) => x.bytes))).toBeLessThan(LIMITS.templateBytes / 5);
   });
 
   it('do not grow the shared stacks: the same resources as with one database', () => {
     const one = synth({ bundle: false, nag: false });
     try {
-      const resourcesOf = (t: Record<string, unknown>) => JSON.stringify(t.Resources).replace(/"[0-9a-f]{64}(\.[a-z]+)?"/g, '"<hash>"');
+      // The dashboard's body lists the databases; it stays one resource (checked below).
+      const resourcesOf = (t: Record<string, unknown>) => JSON.stringify(t.Resources, (k, v: unknown) => (k === 'DashboardBody' ? '<body>' : v)).replace(/"[0-9a-f]{64}(\.[a-z]+)?"/g, '"<hash>"');
       expect(resourcesOf(s.opsTemplate.toJSON())).toEqual(resourcesOf(one.opsTemplate.toJSON()));
       expect(resourcesOf(s.storageTemplate.toJSON())).toEqual(resourcesOf(one.storageTemplate.toJSON()));
     } finally {
       one.dispose();
     }
+  });
+
+  it('fit on one dashboard within CloudWatch\'s quotas, a row of four graphs per database', () => {
+    const dashboards = dashboardsOf(s.opsTemplate);
+    expect(dashboards.map((d) => d.name)).toEqual(['pgops-staging']);
+    const { widgets, bytes } = dashboards[0]!;
+    const metrics = widgets.reduce((n, w) => n + (w.properties.metrics?.length ?? 0), 0);
+    process.stderr.write(`dashboard of ${DATABASES} databases: ${widgets.length} widgets, ${metrics} metrics, body ${bytes} bytes\n`);
+    expect(widgets.length).toBe(1 + 4 * DATABASES);
+    expect(widgets.length).toBeLessThanOrEqual(DASHBOARD_LIMITS.widgets);
+    // Per database: 2 backup, 4 duration and restore test, 1 per health check, 1 cleanup; 1 WAL with pitr.
+    expect(metrics).toBe(DATABASES * (7 + CHECK_NAMES.length) + DATABASES / 5);
+    expect(metrics).toBeLessThanOrEqual(DASHBOARD_LIMITS.metrics);
+    for (const id of ids) expect(widgets.filter((w) => w.properties.title?.startsWith(`${id} · `)), id).toHaveLength(4);
   });
 
   it('share values through a handful of weak references: no export, no import', () => {

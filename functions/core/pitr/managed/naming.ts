@@ -54,7 +54,7 @@ export interface PitrTagValues {
 }
 
 /** RDS tag values allow letters, digits, spaces and _.:/=+-@ only: anything else becomes "-". */
-const tagValue = (s: string) => s.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '-').slice(0, 256);
+export const tagValue = (s: string) => s.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '-').slice(0, 256);
 
 /** An ISO time to the second, as the expiry tag carries it. */
 export const isoSecond = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;

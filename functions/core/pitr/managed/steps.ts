@@ -25,12 +25,13 @@ export class RestoreFailedError extends PitrError {}
 const ALREADY_EXISTS = new Set(['DBInstanceAlreadyExistsFault', 'DBInstanceAlreadyExists', 'DBClusterAlreadyExistsFault', 'DBClusterAlreadyExists']);
 /** Refusals that are an answer about the target or the source, not an incident. */
 const REFUSALS = new Set(['InvalidRestoreFault', 'PointInTimeRestoreNotEnabledFault', 'InvalidDBInstanceStateFault', 'InvalidDBClusterStateFault']);
-/** Statuses a copy does not come back from by itself. */
-const BROKEN = new Set([
+/** Statuses a copy does not come back from by itself (the state machine's wait loop stops on them too). */
+export const BROKEN_STATUSES = [
   'failed', 'incompatible-restore', 'incompatible-parameters', 'incompatible-network', 'incompatible-option-group', 'restore-error',
   'storage-full', 'inaccessible-encryption-credentials', 'inaccessible-encryption-credentials-recoverable', 'insufficient-capacity',
   'migration-failed', 'deleting', 'stopped', 'stopping',
-]);
+] as const;
+const BROKEN = new Set<string>(BROKEN_STATUSES);
 /** How long Describe may still not see a copy whose restore was accepted. */
 const INVISIBLE_GRACE_MS = 5 * 60_000;
 

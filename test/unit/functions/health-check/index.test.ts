@@ -48,6 +48,26 @@ describe('health metrics', () => {
   it('without a backup there is no age or size metric (the status metric says critical)', () => {
     const names: string[] = [];
     emitHealthMetrics({ addDimension() {}, addMetric(n) { names.push(n); }, publishStoredMetrics() {} }, run({}));
-    expect(names).toEqual(['HealthStatus', 'HealthStatus.connection', 'HealthStatus.backup-age', 'HealthStatus.unused-indexes', 'HealthStatus.bloat']);
+    expect(names).toEqual(['HealthStatus', 'HealthStatus.connection', 'HealthStatus.backup-age', 'HealthStatus.unused-indexes', 'HealthStatus.bloat', 'HealthSucceeded']);
+  });
+
+  it('counts every completed run (HealthSucceeded 1, whatever the status) and reports the age of the last successful restore test', () => {
+    const got: Array<[string, number]> = [];
+    const sink = { addDimension() {}, addMetric(n: string, _u: unknown, v: number) { got.push([n, v]); }, publishStoredMetrics() {} };
+    const withRestoreTest = (check: CheckResult): HealthRun => {
+      const r = run({});
+      return { ...r, result: { ...r.result, checks: [...r.result.checks, check] } };
+    };
+    const now = new Date('2026-11-22T12:00:00Z');
+    emitHealthMetrics(sink, withRestoreTest({ name: 'restore-test', status: 'ok', summary: '', details: { checkedAt: '2026-11-20T12:00:00.000Z' } }), now);
+    expect(got.filter(([n]) => n === 'RestoreTestAgeHours' || n === 'HealthSucceeded')).toEqual([['RestoreTestAgeHours', 48], ['HealthSucceeded', 1]]);
+    // The newest restore test failed: the age is that of the last success before it.
+    got.length = 0;
+    emitHealthMetrics(sink, withRestoreTest({ name: 'restore-test', status: 'critical', summary: '', details: { checkedAt: '2026-11-22T06:00:00.000Z', lastSuccess: '2026-11-14T12:00:00.000Z' } }), now);
+    expect(got.find(([n]) => n === 'RestoreTestAgeHours')).toEqual(['RestoreTestAgeHours', 192]);
+    // No success ever: no datapoint (the silence alarm counts missing data as breaching).
+    got.length = 0;
+    emitHealthMetrics(sink, withRestoreTest({ name: 'restore-test', status: 'critical', summary: '', details: { checkedAt: '2026-11-22T06:00:00.000Z', lastSuccess: null } }), now);
+    expect(got.map(([n]) => n)).not.toContain('RestoreTestAgeHours');
   });
 });

@@ -49,6 +49,16 @@ describe('runManagedPitrCleanup', () => {
     expect(w.calls('DeleteDBClusterCommand')).toEqual([{ DBClusterIdentifier: 'pgops-pitr-orders-202612011401', SkipFinalSnapshot: true, DeleteAutomatedBackups: true }]);
   });
 
+  it('with a source, deletes only that source\'s copies: a database\'s cleanup leaves another\'s alone', async () => {
+    const w = world();
+    const failures: string[] = [];
+    const r = await runManagedPitrCleanup({ rds: () => w.rds, source: 'orders', logger, now }, false, failures);
+    expect(failures).toEqual([]);
+    expect(r.deleted.map((c) => c.id)).toEqual(['pgops-pitr-orders-202612011401']);
+    expect(r.kept).toEqual([]);
+    expect(w.calls('DeleteDBInstanceCommand')).toEqual([{ DBInstanceIdentifier: 'pgops-pitr-orders-202612011401-1' }]);
+  });
+
   it('a dry run lists what it would delete and deletes nothing', async () => {
     const w = world();
     const r = await runManagedPitrCleanup({ rds: () => w.rds, logger, now }, true, []);
