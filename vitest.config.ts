@@ -14,6 +14,8 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 30_000,
+          // Vitest's default is one worker per core minus one: a single worker on two cores.
+          maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },
       },
@@ -39,6 +41,8 @@ export default defineConfig({
           // A full synth bundles every function with esbuild: tens of seconds on a loaded machine.
           testTimeout: 300_000,
           hookTimeout: 300_000,
+          // Two synths at a time (the default would be one on two cores).
+          maxWorkers: 2,
           sequence: { groupOrder: 2 },
         },
       },
