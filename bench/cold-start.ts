@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
-import { BUNDLE } from '../lib/bundling.ts';
+import { BUNDLE, esbuildOptions } from '../lib/bundling.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.PGOPS_BENCH_RUNS ?? 7);
@@ -27,22 +27,10 @@ export async function bundleHandler(handler: string, outRoot: string): Promise<B
   const dir = join(outRoot, handler);
   const file = join(dir, `index${BUNDLE.outExtension}`);
   const result = await build({
+    ...esbuildOptions(),
     entryPoints: [join(ROOT, 'functions', handler, 'index.ts')],
     outfile: file,
-    bundle: true,
-    platform: BUNDLE.platform,
-    format: BUNDLE.format,
-    target: BUNDLE.target,
-    minify: BUNDLE.minify,
-    keepNames: BUNDLE.keepNames,
-    sourcemap: BUNDLE.sourcemap,
-    sourcesContent: BUNDLE.sourcesContent,
-    legalComments: BUNDLE.legalComments,
-    mainFields: [...BUNDLE.mainFields],
-    banner: { js: BUNDLE.banner },
-    define: { ...BUNDLE.define },
     metafile: true,
-    logLevel: 'warning',
   });
   return { handler, dir, file, metafile: result.metafile };
 }

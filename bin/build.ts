@@ -6,27 +6,16 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { BUNDLE, PARSER_WASM } from '../lib/bundling.ts';
+import { esbuildOptions, PARSER_WASM } from '../lib/bundling.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 mkdirSync(dist, { recursive: true });
 await build({
+  ...esbuildOptions(),
   entryPoints: [join(root, 'bin', 'pgops.ts')],
   outfile: join(dist, 'pgops.mjs'),
-  bundle: true,
-  platform: BUNDLE.platform,
-  format: BUNDLE.format,
   // The Node.js this checkout runs on (>= 20), not Lambda's 24.
   target: 'node20',
-  minify: BUNDLE.minify,
-  keepNames: BUNDLE.keepNames,
-  sourcemap: BUNDLE.sourcemap,
-  sourcesContent: BUNDLE.sourcesContent,
-  legalComments: BUNDLE.legalComments,
-  mainFields: [...BUNDLE.mainFields],
-  banner: { js: BUNDLE.banner },
-  define: { ...BUNDLE.define },
-  logLevel: 'warning',
 });
 copyFileSync(join(root, PARSER_WASM), join(dist, 'libpg-query.wasm'));

@@ -1,6 +1,7 @@
 // How pgops code is bundled for AWS: one set of esbuild settings for the Lambda handlers
 // (NodejsFunction), the container image (docker/Dockerfile) and the cold-start bench, so what is
 // measured and tested is what is deployed.
+import type { BuildOptions } from 'esbuild';
 
 /**
  * ESM bundles; the banner gives CommonJS dependencies the require() they expect, and the bundle's
@@ -46,6 +47,25 @@ export const IMAGE_BUNDLES = {
 
 /** Where the Lambda base image runs code from (LAMBDA_TASK_ROOT), and the image's bundles land. */
 export const IMAGE_TASK_ROOT = '/var/task';
+
+/** The same settings in esbuild's JavaScript API (the CLI's dist/ build, the cold-start bench). */
+export function esbuildOptions(): BuildOptions {
+  return {
+    bundle: true,
+    platform: BUNDLE.platform,
+    format: BUNDLE.format,
+    target: BUNDLE.target,
+    minify: BUNDLE.minify,
+    keepNames: BUNDLE.keepNames,
+    sourcemap: BUNDLE.sourcemap,
+    sourcesContent: BUNDLE.sourcesContent,
+    legalComments: BUNDLE.legalComments,
+    mainFields: [...BUNDLE.mainFields],
+    banner: { js: BUNDLE.banner },
+    define: { ...BUNDLE.define },
+    logLevel: 'warning',
+  };
+}
 
 /** The same settings as esbuild command-line flags (docker/Dockerfile spells these). */
 export function bundleCliFlags(): string[] {

@@ -3,42 +3,21 @@
 // --target-db or --export output from the copy's endpoint with the database's own secret, exactly as
 // the one-process `pgops pitr --rds-instance` does. It sends no alert: the state machine notifies.
 import { pathToFileURL } from 'node:url';
-import type { Alerter } from '../../alerts/alerter.ts';
-import type { ClientFactory } from '../../aws/clients.ts';
-import type { Rds } from '../../aws/rds.ts';
 import { checkDatabaseId } from '../../catalog/layout.ts';
-import type { ManagedConfig } from '../../config.ts';
-import { DEFAULT_SESSION, type DbSessionOptions, type DbTarget } from '../../db.ts';
+import { DEFAULT_SESSION } from '../../db.ts';
 import { ConfigError, UsageError } from '../../errors.ts';
-import type { Logger } from '../../logger.ts';
 import { redactString } from '../../redact.ts';
 import { runJob } from '../../run-job.ts';
 import { FileStorage } from '../../storage/file.ts';
-import type { Storage } from '../../storage/types.ts';
 import { PitrError } from '../errors.ts';
 import { checkOutput, type OutputDeps, type OutputResult } from '../outputs.ts';
 import { produceManagedOutput } from './output.ts';
 import { parseManagedPitrState, type ManagedPitrState } from './state.ts';
-import { realSleep, type Sleep } from './wait.ts';
+import type { ManagedPitrDeps } from './job.ts';
+import { realSleep } from './wait.ts';
 
-export interface FromStateDeps {
-  /** For a master password reset of the copy only. */
-  rds: ClientFactory<Rds>;
-  config: ManagedConfig;
-  storage?: Storage;
-  logger: Logger;
-  alerter: Alerter;
-  environment: string;
-  databaseId?: string;
-  target?: () => Promise<DbTarget>;
-  session?: DbSessionOptions;
-  binDir?: string;
-  tmpDir?: string;
-  signal?: AbortSignal;
-  migrationsTable?: { schema: string; table: string };
-  clock?: () => Date;
-  sleep?: Sleep;
-}
+/** The managed job's dependencies, without what only the restore and the wait use (rds: the copy's master password reset only). */
+export type FromStateDeps = Omit<ManagedPitrDeps, 'onProgress' | 'runId'>;
 
 export interface FromStateResult {
   fromState: true;
