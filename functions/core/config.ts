@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError } from './errors.ts';
+import { compressionSetting, DEFAULT_DUMP_COMPRESSION } from './pgtools/compression.ts';
 import type { LogLevel } from './logger.ts';
 import { registerSecret } from './redact.ts';
 
@@ -81,6 +82,10 @@ export const fileConfigSchema = z.strictObject({
   }).prefault({}),
   backup: z.strictObject({
     inlineMaxBytes: positiveInt.default(10 * 1024 ** 3),
+    /** pg_dump's compression: gzip:N (0-9), lz4 or zstd:N (pg_dump >= 16), none. The default was chosen on the bench (README). */
+    compression: compressionSetting.default(DEFAULT_DUMP_COMPRESSION),
+    /** Row counts in the manifest: exact (count(*) of every table, what the restore test compares) or estimate (statistics, no extra read). */
+    rowCounts: z.enum(['exact', 'estimate']).default('exact'),
   }).prefault({}),
   /** Physical base backups (pgops basebackup). */
   physical: z.strictObject({

@@ -8,7 +8,7 @@ import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aw
 import type { Rds } from './aws/rds.ts';
 import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alerter } from './alerts/alerter.ts';
 import { SlackAlerter, resolveSlackWebhook } from './alerts/slack.ts';
-import type { BackupJobDeps } from './backup/deps.ts';
+import type { BackupDefaults, BackupJobDeps } from './backup/deps.ts';
 import type { CleanupDeps } from './cleanup/job.ts';
 import { managedConfigOf, type FileConfig, type Settings } from './config.ts';
 import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
@@ -152,6 +152,10 @@ function rdsClientOf(options: RuntimeOptions): ClientFactory<Rds> {
   return options.rds;
 }
 
+function backupDefaultsOf(config: FileConfig): BackupDefaults {
+  return { compression: config.backup.compression, rowCounts: config.backup.rowCounts };
+}
+
 export function buildRuntime(settings: Settings, logger: Logger, options: RuntimeOptions = {}): Runtime {
   const alerter = buildAlerter(settings, logger, options);
   const config: FileConfig = settings.config;
@@ -160,7 +164,6 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
   let known: DbTarget | undefined;
   const target = async () => (known = await resolve());
   const databaseId = (t?: DbTarget) => settings.databaseId ?? (t ?? known)?.database ?? 'unknown';
-  const storage = storageOf(settings, options.openStorage);
   let signalHandedOut = false;
   const common = async () => {
     const t = await target();
@@ -168,11 +171,12 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
   };
   const rt: Runtime = {
     settings, logger, alerter, session, target, databaseId,
-    ...storage, rdsClient: () => rdsClientOf(options),
+    ...storageOf(settings, options.openStorage), rdsClient: () => rdsClientOf(options),
     reporting: () => ({ alerter, logger, databaseId: () => databaseId(), environment: config.environment }),
     binDir: once(() => findPgBinDir({ configured: settings.pgBinDir })),
     migrateDeps: async (backup = {}) => {
-      const takeBackup = safetyBackupOf(backup, settings, () => rt.backupDeps({ alerter: quietAlerter }));
+      // The deploy waits for this backup: row counts from the statistics, not a second full read.
+      const takeBackup = safetyBackupOf(backup, settings, () => rt.backupDeps({ alerter: quietAlerter, backupDefaults: { ...backupDefaultsOf(config), rowCounts: 'estimate' } }));
       return {
         ...(await common()),
         dir: settings.migrationsDir,
@@ -188,6 +192,7 @@ export function buildRuntime(settings: Settings, logger: Logger, options: Runtim
         storage: rt.storage(),
         binDir: rt.binDir(),
         migrationsTable: { schema: config.migrate.migrationsSchema, table: config.migrate.migrationsTable },
+        backupDefaults: backupDefaultsOf(config),
         signal: options.signal,
         ...extra,
       };

@@ -21,7 +21,8 @@ import { jobReporting, normalizeBackupOptions, progressReporter, type BackupJobD
 import type { BackupManifest, NormalizedBackupOptions, TableCount } from '../catalog/manifest.ts';
 import { contentOfOptions } from '../catalog/manifest.ts';
 import { buildPgDumpCommand, checkPgDumpVersion, describeExit, exitOk, HashMeter, majorOf, startTool, toolVersion, type PgCommand } from '../pgtools/tools.ts';
-import { countRows, listUserTables, tableSelected } from './tables.ts';
+import { countRows, estimateRows, listUserTables, tableSelected } from './tables.ts';
+import { compressionOf, pgDumpCompressArg } from '../pgtools/compression.ts';
 
 /** One backup at a time per database: a session advisory lock on this key. */
 export function backupLockKey(databaseId: string): bigint {
@@ -148,7 +149,7 @@ export async function runBackup(deps: BackupJobDeps, options: BackupOptions = {}
     wrap: (m, cause) => new BackupError(`backup failed: ${redactString(m)}`, { cause }),
     summary: (e) => (/^backup (failed|interrupted)/.test(e.message) ? e.message : `backup failed: ${e.message}`),
     details: (e) => ({ backupId: id, storage: deps.storage.url, server: deps.target.display, error: e.message }),
-  }, async () => backupOnce(deps, normalizeBackupOptions(options), run));
+  }, async () => backupOnce(deps, normalizeBackupOptions(options, deps.backupDefaults), run));
 }
 
 async function backupOnce(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: BackupRun): Promise<BackupManifest> {
@@ -168,12 +169,13 @@ async function backupOnce(deps: BackupJobDeps, opts: NormalizedBackupOptions, ru
     const server = await readServerFacts(control);
     const pgDump = await toolVersion(join(binDir, 'pg_dump'));
     checkPgDumpVersion(pgDump, server.num);
+    const compress = pgDumpCompressArg(compressionOf(opts.compression ?? 'gzip:6'), pgDump);
     const facts = await takeSnapshot(control, deps, opts);
     throwIfInterrupted('backup', deps.signal);
     deps.logger.info(`backing up ${deps.target.display} to ${deps.storage.url}`, { backupId: run.id, key: run.keys.dump });
     written.dump = true;
     if (opts.jobs > 1) tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-backup-'));
-    const dumped = await dumpToStorage(deps, opts, { binDir, snapshot: facts.snapshot, tmp, key: run.keys.dump, sizeHint: server.bytes, session });
+    const dumped = await dumpToStorage(deps, opts, { binDir, snapshot: facts.snapshot, tmp, key: run.keys.dump, sizeHint: server.bytes, session, compress });
     const manifest = buildManifest(deps, opts, run, { server, pgDump: pgDump.text, facts, ...dumped });
     // The last moment to stop: once the manifest is written, the backup exists.
     throwIfInterrupted('backup', deps.signal);
@@ -209,10 +211,10 @@ async function takeSnapshot(control: pg.Client, deps: BackupJobDeps, opts: Norma
   await control.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   const snap = await control.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
   const selected = (await listUserTables(control)).filter((t) => tableSelected(t, opts.tables, opts.excludeTables));
-  // Exact counts cost a scan of each table; they are what the restore test compares against.
+  // Exact counts cost a second full read of every table; they are what the restore test compares against.
   const tables: TableCount[] = opts.schemaOnly
     ? selected.map((t) => ({ schema: t.schema, name: t.name, rows: null }))
-    : await countRows(control, selected);
+    : opts.rowCounts === 'estimate' ? await estimateRows(control, selected) : await countRows(control, selected);
   const migration = await lastMigration(control, deps.migrationsTable ?? { schema: 'public', table: 'pgmigrations' });
   return { snapshot: snap.rows[0]!.s, tables, migration };
 }
@@ -225,6 +227,8 @@ interface DumpContext {
   key: string;
   sizeHint: number;
   session: DbSessionOptions;
+  /** pg_dump's --compress argument. */
+  compress: string;
 }
 
 async function dumpToStorage(deps: BackupJobDeps, opts: NormalizedBackupOptions, ctx: DumpContext): Promise<Streamed & { format: BackupManifest['format'] }> {
@@ -232,10 +236,10 @@ async function dumpToStorage(deps: BackupJobDeps, opts: NormalizedBackupOptions,
   const connectTimeoutSeconds = ctx.session.connectTimeoutMs / 1000;
   if (ctx.tmp) {
     const outDir = join(ctx.tmp, 'dump');
-    const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'directory', outDir, jobs: opts.jobs, snapshot: ctx.snapshot, connectTimeoutSeconds });
+    const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'directory', outDir, jobs: opts.jobs, snapshot: ctx.snapshot, connectTimeoutSeconds, compress: ctx.compress });
     return { format: 'directory-tar', ...(await streamDirectoryDump(cmd, outDir, deps.storage, ctx.key, progress, deps.signal)) };
   }
-  const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'custom', snapshot: ctx.snapshot, connectTimeoutSeconds });
+  const cmd = buildPgDumpCommand(deps.target, opts, { binDir: ctx.binDir, format: 'custom', snapshot: ctx.snapshot, connectTimeoutSeconds, compress: ctx.compress });
   return { format: 'custom', ...(await streamCustomDump(cmd, deps.storage, ctx.key, progress, ctx.sizeHint, deps.signal)) };
 }
 

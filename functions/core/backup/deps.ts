@@ -1,7 +1,8 @@
 // What the backup, verify and restore jobs need and take: their dependencies (nothing is read
 // from the environment), the backup options with their defaults, and progress reporting.
 import type { Alerter } from '../alerts/alerter.ts';
-import type { NormalizedBackupOptions } from '../catalog/manifest.ts';
+import type { NormalizedBackupOptions, RowCounts } from '../catalog/manifest.ts';
+import { DEFAULT_DUMP_COMPRESSION, formatCompression, parseCompression } from '../pgtools/compression.ts';
 import type { DbSessionOptions, DbTarget } from '../db.ts';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -34,7 +35,17 @@ export interface BackupJobDeps {
   signal?: AbortSignal;
   /** node-pg-migrate's history table, for the manifest's `migration`; default public.pgmigrations. */
   migrationsTable?: { schema: string; table: string };
+  /** What a backup uses when its options do not say (the `backup` config section). */
+  backupDefaults?: BackupDefaults;
 }
+
+/** The configured compression and row counting (config `backup.compression`, `backup.rowCounts`). */
+export interface BackupDefaults {
+  compression: string;
+  rowCounts: RowCounts;
+}
+
+export const BUILTIN_BACKUP_DEFAULTS: BackupDefaults = { compression: DEFAULT_DUMP_COMPRESSION, rowCounts: 'exact' };
 
 export interface BackupOptions {
   schemaOnly?: boolean;
@@ -45,19 +56,30 @@ export interface BackupOptions {
   excludeTables?: string[];
   /** >1: pg_dump directory format with N workers, tarred into the stream. */
   jobs?: number;
+  /** gzip:N, lz4, zstd:N or none (pgtools/compression.ts); default: the configured one. */
+  compression?: string;
+  /** exact: count(*) of every table in the dump's snapshot (a second full read); estimate: the planner's statistics. */
+  rowCounts?: RowCounts;
 }
 
 /** Validate and fill in defaults; bad combinations are usage errors (exit 2). */
-export function normalizeBackupOptions(o: BackupOptions): NormalizedBackupOptions {
+export function normalizeBackupOptions(o: BackupOptions, defaults: BackupDefaults = BUILTIN_BACKUP_DEFAULTS): NormalizedBackupOptions {
   const issues: string[] = [];
+  const compression = parseCompression(o.compression ?? defaults.compression);
+  if (typeof compression === 'string') issues.push(`--compression ${compression}`);
+  const rowCounts = o.rowCounts ?? defaults.rowCounts;
+  if (rowCounts !== 'exact' && rowCounts !== 'estimate') issues.push(`--row-counts must be exact or estimate (got ${String(rowCounts)})`);
   if (o.schemaOnly && o.dataOnly) issues.push('--schema-only and --data-only exclude each other');
   const jobs = o.jobs ?? 1;
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) issues.push(`--jobs must be a whole number from 1 to 64 (got ${String(o.jobs)})`);
   for (const t of [...(o.tables ?? []), ...(o.excludeTables ?? [])]) {
     if (t.trim() === '' || t.includes('\0')) issues.push(`table pattern ${JSON.stringify(t)} is empty or contains NUL`);
   }
-  if (issues.length > 0) throw new UsageError('invalid backup options', issues);
-  return { schemaOnly: !!o.schemaOnly, dataOnly: !!o.dataOnly, tables: [...(o.tables ?? [])], excludeTables: [...(o.excludeTables ?? [])], jobs };
+  if (issues.length > 0 || typeof compression === 'string') throw new UsageError('invalid backup options', issues);
+  return {
+    schemaOnly: !!o.schemaOnly, dataOnly: !!o.dataOnly, tables: [...(o.tables ?? [])], excludeTables: [...(o.excludeTables ?? [])], jobs,
+    compression: formatCompression(compression), rowCounts,
+  };
 }
 
 /** Calls `onProgress` at most every `intervalMs`, plus once at the end. */

@@ -105,6 +105,22 @@ export function describeUserObjects(counts: Record<string, number>): string {
   return Object.entries(counts).map(([kind, n]) => `${n} ${kind}`).join(', ');
 }
 
+/**
+ * The planner's row estimate of each table (pg_class.reltuples, kept by VACUUM/ANALYZE): no table
+ * is read. null where the table was never analyzed.
+ */
+export async function estimateRows(client: pg.Client, tables: Array<{ schema: string; name: string }>): Promise<TableCount[]> {
+  const r = await client.query<{ schema: string; name: string; estimate: number }>(`
+    SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS estimate
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r'`);
+  const known = new Map(r.rows.map((row) => [`${row.schema}\0${row.name}`, row.estimate]));
+  return tables.map((t) => {
+    const estimate = known.get(`${t.schema}\0${t.name}`);
+    return { schema: t.schema, name: t.name, rows: estimate === undefined || estimate < 0 ? null : Math.round(estimate) };
+  });
+}
+
 /** Exact count(*) of each table, in the client's current transaction. */
 export async function countRows(client: pg.Client, tables: Array<{ schema: string; name: string }>): Promise<TableCount[]> {
   const out: TableCount[] = [];

@@ -18,7 +18,7 @@ export const MANIFEST_FORMAT_VERSION = 1;
 export const tableCountSchema = z.object({
   schema: z.string(),
   name: z.string(),
-  /** Exact count(*) in the dump's snapshot; null for a schema-only backup. */
+  /** count(*) in the dump's snapshot (or the planner's estimate, options.rowCounts); null for a schema-only backup or an unknown estimate. */
   rows: z.number().int().nonnegative().nullable(),
 });
 
@@ -31,6 +31,10 @@ export const backupOptionsSchema = z.looseObject({
   /** pg_dump -T patterns. */
   excludeTables: z.array(z.string()),
   jobs: z.number().int().positive(),
+  /** pg_dump's compression (gzip:N, lz4, zstd:N, none); absent in manifests before it was chosen: pg_dump's default gzip:6. */
+  compression: z.string().optional(),
+  /** How `tables[].rows` was taken; absent: exact. */
+  rowCounts: z.enum(['exact', 'estimate']).optional(),
 });
 
 export const manifestSchema = z.looseObject({
@@ -61,6 +65,7 @@ export type BackupManifest = z.infer<typeof manifestSchema>;
 export type BackupFormat = BackupManifest['format'];
 export type TableCount = z.infer<typeof tableCountSchema>;
 export type NormalizedBackupOptions = z.infer<typeof backupOptionsSchema>;
+export type RowCounts = 'exact' | 'estimate';
 
 /** The kind a new manifest records for a backup run with these options: anything filtered is not the whole database. */
 export function contentOfOptions(options: NormalizedBackupOptions): BackupContent {

@@ -50,6 +50,8 @@ export interface DumpCommandContext {
   snapshot?: string;
   connectTimeoutSeconds?: number;
   baseEnv?: NodeJS.ProcessEnv;
+  /** --compress=... (pgtools/compression.ts); omitted: pg_dump's default. */
+  compress?: string;
 }
 
 /** pg_dump's argv and environment. Custom format goes to stdout. */
@@ -57,6 +59,7 @@ export function buildPgDumpCommand(target: DbTarget, options: BackupManifest['op
   const args: string[] = ctx.format === 'custom' ? ['--format=custom'] : ['--format=directory', `--file=${ctx.outDir ?? ''}`, `--jobs=${ctx.jobs ?? 1}`, '--no-sync'];
   // Never prompt: no terminal in a Lambda, and a prompt would hang the job.
   args.push('--no-password');
+  if (ctx.compress) args.push(ctx.compress);
   if (options.schemaOnly) args.push('--schema-only');
   if (options.dataOnly) args.push('--data-only');
   for (const t of options.tables) args.push(`--table=${t}`);
