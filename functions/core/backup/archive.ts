@@ -1,10 +1,11 @@
 // Reading stored dumps: one pass that hashes the object and hands its bytes to pg_restore, a
 // temporary file, or a tar extractor (directory-format dumps). tar-stream streams are streamx
 // streams, so they are bridged to Node streams by hand, with backpressure.
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Storage } from '../storage/types.ts';
@@ -22,6 +23,53 @@ export async function readStoredObject(storage: Storage, key: string, sink: Writ
   // An abort destroys the three streams: the job stops reading and removes what it wrote.
   await pipeline(source, meter, sink, ...(signal ? [{ signal }] : []));
   return { bytes: meter.bytes, sha256: meter.digest() };
+}
+
+/** What differs between what was read and what the manifest says, one phrase each. */
+export function readProblems(read: ReadResult, expected: ReadResult): string[] {
+  const problems: string[] = [];
+  if (read.bytes !== expected.bytes) problems.push(`size: the stored object has ${read.bytes} bytes, the manifest says ${expected.bytes}`);
+  if (read.sha256 !== expected.sha256) problems.push(`sha256: the stored object hashes to ${read.sha256}, the manifest says ${expected.sha256}`);
+  return problems;
+}
+
+/**
+ * Passes a stored dump through while hashing it, but holds its last `holdBytes` back until the
+ * whole object has matched its manifest; on a mismatch it errors instead. pg_restore reading a
+ * custom archive from a pipe restores the data blocks in file order and commits only after the
+ * last one: without the tail it cannot commit, so a corrupted archive is never committed.
+ */
+export class VerifiedTail extends Transform {
+  private readonly hash = createHash('sha256');
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  bytes = 0;
+  /** The tail went out: the object matched its manifest. */
+  released = false;
+  constructor(private readonly expected: ReadResult, private readonly mismatch: (problems: string[], read: ReadResult) => Error, private readonly holdBytes = 1024 * 1024, private readonly onBytes?: (bytes: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    while (this.held.length > 0 && this.heldBytes - this.held[0]!.length >= this.holdBytes) {
+      const out = this.held.shift()!;
+      this.heldBytes -= out.length;
+      this.push(out);
+    }
+    cb();
+  }
+  override _flush(cb: TransformCallback): void {
+    const read = { bytes: this.bytes, sha256: this.hash.digest('hex') };
+    const problems = readProblems(read, this.expected);
+    if (problems.length > 0) return cb(this.mismatch(problems, read));
+    this.released = true;
+    for (const out of this.held.splice(0)) this.push(out);
+    cb();
+  }
 }
 
 interface StreamxLike {

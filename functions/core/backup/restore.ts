@@ -1,6 +1,9 @@
-// The restore job: fetch the dump to a temporary file while re-computing its SHA-256, refuse a
-// mismatch before touching the target, check the target (exists / empty), then pg_restore.
-// A database this job created and failed to fill is dropped again; temporary files always go.
+// The restore job. A whole custom-format dump streams from storage into pg_restore in one
+// transaction while its SHA-256 is computed; its tail is held back until the hash matches the
+// manifest, so a corrupted dump is never committed (archive.ts VerifiedTail). --table, --jobs, a
+// directory-format dump and a dry run fetch it to a temporary file first and refuse a mismatch
+// before touching the target. A database this job created and failed to fill is dropped again;
+// temporary files always go.
 import { createWriteStream } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,12 +15,14 @@ import { UsageError, errorMessage } from '../errors.ts';
 import { redactString } from '../redact.ts';
 import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
 import { checkDatabaseName, clearRestoreMark, createDatabase, databaseExists, dropDatabase, maintenanceTarget, markRestoreInProgress, RESTORE_CLIENT, restoreMarkOf, userObjectsIn } from './databases.ts';
-import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
+import { readProblems, readStoredObject, tarExtractSink, VerifiedTail, type ReadResult } from './archive.ts';
 import { resolveBackup } from '../catalog/catalog.ts';
 import { RestoreBlockedError, RestoreError, RestoreRefusedError, VerifyError } from './errors.ts';
 import { jobReporting, progressReporter, type BackupJobDeps } from './deps.ts';
 import type { BackupManifest } from '../catalog/manifest.ts';
-import { buildPgRestoreCommand, describeExit, exitOk, runTool, type ToolExit } from '../pgtools/tools.ts';
+import { buildPgRestoreCommand, ChildStdinSink, describeExit, exitOk, runTool, startTool, type PgCommand, type ToolExit } from '../pgtools/tools.ts';
+import { pipeline } from 'node:stream/promises';
+import { StorageNotFoundError } from '../storage/errors.ts';
 import { describeHolders, isLockTimeout, lockHolders, watchLockWaits, type LockWait } from './blockers.ts';
 import { makeScratchDir, sweepStaleScratch } from './scratch.ts';
 import { describeUserObjects } from './tables.ts';
@@ -95,9 +100,14 @@ export async function runRestore(deps: BackupJobDeps, ref: string, options: Rest
 
 interface Fetched {
   format: 'custom' | 'directory';
-  /** The dump file or directory on local disk. */
-  input: string;
+  /** The dump file or directory on local disk; undefined: streamed from storage into pg_restore. */
+  input?: string;
   read: ReadResult;
+}
+
+/** A whole custom-format dump restores straight from storage: pg_restore needs a file only to seek (--table, --jobs). */
+function streams(manifest: BackupManifest, options: Target): boolean {
+  return manifest.format === 'custom' && !options.tables?.length && (options.jobs ?? 1) === 1 && !options.dryRun;
 }
 
 /** What this restore restores: everything, or (--table) a TOC list file's entries. */
@@ -117,6 +127,14 @@ async function restoreManifest(deps: BackupJobDeps, manifest: BackupManifest, op
   let lock: pg.Client | undefined;
   try {
     const binDir = deps.binDir ?? findPgBinDir();
+    if (streams(manifest, options)) {
+      lock = await lockRestoreTarget(deps, session, targetDb);
+      await checkTarget(deps, session, options);
+      throwIfInterrupted('restore', deps.signal);
+      const tables = manifest.tables.map((t) => `${t.schema}.${t.name}`);
+      const created = await restoreInto(deps, session, manifest, { format: 'custom', binDir, tables }, options);
+      return finished(deps, manifest, { targetDb, tables: tables.length, created, t0 });
+    }
     // 1. Fetch and check, and choose the entries, before anything touches the target.
     const fetched = await fetchAndCheck(deps, manifest, tmp);
     const selection = await selectEntries(deps, manifest, { ...fetched, binDir }, options);
@@ -134,15 +152,25 @@ async function restoreManifest(deps: BackupJobDeps, manifest: BackupManifest, op
     if (useList) await writeFile(useList, selection.list!, { mode: 0o600 });
     throwIfInterrupted('restore', deps.signal);
     const created = await restoreInto(deps, session, manifest, { ...fetched, binDir, tables, useList }, options);
-    const durationMs = Math.round(performance.now() - t0);
-    deps.logger.info(`restored backup ${manifest.id} into ${targetDb}`, { tables: tables.length, durationMs });
-    return { backupId: manifest.id, targetDb, durationMs, tables: tables.length, dryRun: false, created };
+    return finished(deps, manifest, { targetDb, tables: tables.length, created, t0 });
   } catch (err) {
     throw interruptionOr('restore', deps.signal, err);
   } finally {
     await lock?.end().catch(() => {});
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+function finished(deps: BackupJobDeps, manifest: BackupManifest, r: { targetDb: string; tables: number; created: boolean; t0: number }): RestoreResult {
+  const durationMs = Math.round(performance.now() - r.t0);
+  deps.logger.info(`restored backup ${manifest.id} into ${r.targetDb}`, { tables: r.tables, durationMs });
+  return { backupId: manifest.id, targetDb: r.targetDb, durationMs, tables: r.tables, dryRun: false, created: r.created };
+}
+
+/** The refusal of a dump that does not match its manifest. */
+function mismatchError(manifest: BackupManifest, problems: string[], committed: 'before' | 'streamed'): VerifyError {
+  const then = committed === 'streamed' ? ': pg_restore was stopped before the end of the archive, nothing was committed' : '';
+  return new VerifyError(`refusing to restore backup ${manifest.id}: it does not match its manifest (${problems.join('; ')})${then}`, problems);
 }
 
 /** A session holding the target's restore lock for the whole restore: a second restore into it is refused. */
@@ -172,12 +200,8 @@ async function fetchAndCheck(deps: BackupJobDeps, manifest: BackupManifest, tmp:
     throw new RestoreError(`could not fetch backup ${manifest.id} from ${deps.storage.url}: ${redactString(errorMessage(err))}`, { cause: err });
   });
   progress.done(read.bytes);
-  const problems: string[] = [];
-  if (read.bytes !== manifest.bytes) problems.push(`size: the stored object has ${read.bytes} bytes, the manifest says ${manifest.bytes}`);
-  if (read.sha256 !== manifest.sha256) problems.push(`sha256: the stored object hashes to ${read.sha256}, the manifest says ${manifest.sha256}`);
-  if (problems.length > 0) {
-    throw new VerifyError(`refusing to restore backup ${manifest.id}: it does not match its manifest (${problems.join('; ')})`, problems);
-  }
+  const problems = readProblems(read, manifest);
+  if (problems.length > 0) throw mismatchError(manifest, problems, 'before');
   return { format, input, read };
 }
 
@@ -187,6 +211,7 @@ async function fetchAndCheck(deps: BackupJobDeps, manifest: BackupManifest, tmp:
  * --clean the target is new or empty: the schemas, functions and types the tables need come along.
  */
 async function selectEntries(deps: BackupJobDeps, manifest: BackupManifest, dump: Omit<Fetched, 'read'> & { binDir: string }, options: Target): Promise<Selection> {
+  if (dump.input === undefined) throw new RestoreError('selecting entries needs the dump on local disk');
   const listing = await runTool(buildPgRestoreCommand(deps.target, { binDir: dump.binDir, format: dump.format, input: dump.input, list: true, verbose: true }), deps.signal);
   if (!exitOk(listing)) throw new RestoreError(`backup ${manifest.id} cannot be read: ${describeExit('pg_restore', listing)}`);
   const toc = parseToc(listing.stdout);
@@ -266,7 +291,7 @@ async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manif
   }
   try {
     deps.logger.info(`restoring backup ${manifest.id} into ${targetDb}`, { tables: dump.tables.length, jobs: options.jobs ?? 1 });
-    const { exit, wait } = await runPgRestore(deps, session, dump, options);
+    const { exit, wait } = await runPgRestore(deps, session, manifest, dump, options);
     throwIfInterrupted('restore', deps.signal);
     if (!exitOk(exit)) throw await restoreFailure(deps, session, { manifest, tables: dump.tables, targetDb, oneTransaction: (options.jobs ?? 1) === 1, wait }, exit);
     if (options.create) await withClient(maintenance, session, (c) => clearRestoreMark(c, targetDb), RESTORE_CLIENT);
@@ -283,12 +308,12 @@ async function restoreInto(deps: BackupJobDeps, session: DbSessionOptions, manif
 }
 
 /** pg_restore into the target, its lock waits bounded by the watchdog (blockers.ts). */
-async function runPgRestore(deps: BackupJobDeps, session: DbSessionOptions, dump: RestoreInput, options: Target): Promise<{ exit: ToolExit; wait?: LockWait }> {
+async function runPgRestore(deps: BackupJobDeps, session: DbSessionOptions, manifest: BackupManifest, dump: RestoreInput, options: Target): Promise<{ exit: ToolExit; wait?: LockWait }> {
   const watchdog = session.lockTimeoutMs > 0
     ? await connect(withDatabase(deps.target, options.targetDb), session, RESTORE_CLIENT.applicationName).then((c) => ({ c, w: watchLockWaits(c, { applicationName: RESTORE_CLIENT.applicationName, timeoutMs: session.lockTimeoutMs }) }))
     : undefined;
   try {
-    const exit = await runTool(buildPgRestoreCommand(deps.target, {
+    const cmd = buildPgRestoreCommand(deps.target, {
       binDir: dump.binDir, format: dump.format, input: dump.input, database: options.targetDb,
       clean: options.clean, noOwner: options.noOwner, useList: dump.useList, jobs: options.jobs,
       // One transaction: a failure leaves the target as it was (not possible with parallel jobs).
@@ -296,12 +321,39 @@ async function runPgRestore(deps: BackupJobDeps, session: DbSessionOptions, dump
       connectTimeoutSeconds: session.connectTimeoutMs / 1000,
       // Never queue the application behind the restore (the archive's preamble resets it: the watchdog enforces it).
       lockTimeoutMs: session.lockTimeoutMs,
-    }), deps.signal);
+    });
+    const exit = dump.input === undefined ? await streamIntoPgRestore(deps, manifest, cmd) : await runTool(cmd, deps.signal);
     return { exit, wait: await watchdog?.w.stop() };
   } finally {
     await watchdog?.w.stop();
     await watchdog?.c.end().catch(() => {});
   }
+}
+
+/**
+ * The stored dump into pg_restore's stdin through VerifiedTail: a mismatch stops pg_restore before
+ * it has the archive's end (its transaction rolls back) and is refused; if pg_restore fails first,
+ * the rest is still read and hashed, so a corrupted dump is named as such.
+ */
+async function streamIntoPgRestore(deps: BackupJobDeps, manifest: BackupManifest, cmd: PgCommand): Promise<ToolExit> {
+  const progress = progressReporter(deps.onProgress);
+  deps.logger.info(`streaming backup ${manifest.id} into pg_restore`, { key: manifest.key, bytes: manifest.bytes });
+  const tool = startTool(cmd, { stdin: 'pipe', signal: deps.signal });
+  const gate = new VerifiedTail(manifest, (problems) => mismatchError(manifest, problems, 'streamed'), undefined, (b) => progress.update(b));
+  // pg_restore must not finish before it was given the end: that would be a commit we did not allow.
+  const exitedEarly = tool.done.then((e) => exitOk(e) && !gate.released);
+  try {
+    await pipeline(await deps.storage.getStream(manifest.key), gate, new ChildStdinSink(tool), ...(deps.signal ? [{ signal: deps.signal }] : []));
+  } catch (err) {
+    tool.kill();
+    await tool.done;
+    if (err instanceof VerifyError || deps.signal?.aborted) throw err;
+    const missing = err instanceof StorageNotFoundError ? ` (its dump ${manifest.key} is missing)` : '';
+    throw new RestoreError(`could not fetch backup ${manifest.id} from ${deps.storage.url}${missing}: ${redactString(errorMessage(err))}; pg_restore was stopped, nothing was committed`, { cause: err });
+  }
+  progress.done(gate.bytes);
+  if (await exitedEarly) throw new RestoreError(`pg_restore finished before reading the end of backup ${manifest.id}: the archive is not what pgops wrote`);
+  return tool.done;
 }
 
 /** pg_restore's failure; on a lock timeout, named with the sessions holding locks on the restored tables. */

@@ -170,7 +170,7 @@ describe('backup commands through the CLI', () => {
     expect((await cluster.query("SELECT 1 FROM pg_database WHERE datname = 'cli_missing'")).rowCount).toBe(0);
   });
 
-  it('a flipped byte: verify exits 1 naming the checksum, restore refuses before creating anything', async () => {
+  it('a flipped byte: verify exits 1 naming the checksum, restore refuses and leaves no database behind', async () => {
     const list = JSON.parse((await cli(['backups', 'list', '--json'])).stdout) as Array<{ key: string }>;
     const path = join(store, list[0]!.key);
     const data = readFileSync(path);

@@ -1,7 +1,9 @@
-// Restore against a real PostgreSQL: checksum first, the target's state checked, pg_restore.
+// Restore against a real PostgreSQL: the target's state checked, the dump streamed into pg_restore
+// with its checksum gating the commit (or fetched and checked first for --table/--jobs).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../../../functions/core/backup/backup.ts';
 import { RestoreError, RestoreRefusedError, VerifyError } from '../../../../../functions/core/backup/errors.ts';
@@ -117,7 +119,57 @@ describe('restore', () => {
     expect(readdirSync(staging)).toEqual([]);
   });
 
-  it('refuses a corrupted backup before creating the target', async () => {
+  it('never commits a corrupted dump that pg_restore itself accepts: the held-back tail is not given', async () => {
+    // Uncompressed, so one changed letter in a row is still a valid archive: only the hash can tell.
+    const plain = await runBackup(h().deps, { compression: 'none' });
+    const path = join(dir, plain.key);
+    const original = readFileSync(path);
+    const at = original.indexOf('user1234@example.com');
+    expect(at).toBeGreaterThan(0);
+    const edited = Buffer.from(original);
+    edited[at + 4] = '9'.charCodeAt(0);
+    writeFileSync(path, edited);
+    await cluster.createDatabase('shop_guarded');
+    // The object's end arrives late: without the held-back tail, pg_restore would commit meanwhile.
+    const lateEnd = Object.create(storage) as typeof storage;
+    lateEnd.getStream = async (key) => (await storage.getStream(key)).pipe(new Transform({
+      transform: (chunk: Buffer, _enc, cb) => cb(null, chunk),
+      flush: (cb) => { setTimeout(cb, 3000); },
+    }));
+    const x = harness(cluster, lateEnd, 'shop', { tmpDir: staging });
+    try {
+      const err = await runRestore(x.deps, plain.id, { targetDb: 'shop_guarded' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VerifyError);
+      expect((err as Error).message).toMatch(/^refusing to restore backup .*: it does not match its manifest \(sha256: .*\): pg_restore was stopped before the end of the archive, nothing was committed$/);
+    } finally {
+      writeFileSync(path, original);
+    }
+    // The existing, empty target is still empty: the transaction was rolled back.
+    expect(await rowCounts(cluster, 'shop_guarded')).toEqual({});
+    expect(x.alerter.sent).toHaveLength(1);
+    // The same dump, intact, restores.
+    await runRestore(h().deps, plain.id, { targetDb: 'shop_guarded' });
+    expect(await rowCounts(cluster, 'shop_guarded')).toEqual(source);
+  });
+
+  it('refuses a truncated dump with nothing committed, and names a missing one', async () => {
+    const path = join(dir, backup.key);
+    const original = readFileSync(path);
+    writeFileSync(path, original.subarray(0, original.length - 10));
+    try {
+      const err = await runRestore(h().deps, backup.id, { targetDb: 'shop_short', create: true }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/it does not match its manifest \(size: the stored object has \d+ bytes, the manifest says \d+; sha256: /);
+      rmSync(path);
+      const gone = await runRestore(h().deps, backup.id, { targetDb: 'shop_short', create: true }).catch((e: unknown) => e);
+      expect(gone).toBeInstanceOf(RestoreError);
+      expect((gone as Error).message).toMatch(/could not fetch backup .* \(its dump .*dump is missing\)/);
+    } finally {
+      writeFileSync(path, original);
+    }
+    expect(await databaseExists(cluster, 'shop_short')).toBe(false);
+  });
+
+  it('refuses a corrupted backup and leaves no target behind', async () => {
     const path = join(dir, backup.key);
     const original = readFileSync(path);
     const flipped = Buffer.from(original);
