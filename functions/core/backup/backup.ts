@@ -129,10 +129,10 @@ interface ServerFacts {
   bytes: number;
 }
 
-/** What the dump must match: the exported snapshot and the row counts taken in it. */
+/** What the dump must match: the exported snapshot, the tables it holds and the last migration. */
 interface SnapshotFacts {
   snapshot: string;
-  tables: TableCount[];
+  tables: Array<{ schema: string; name: string }>;
   migration: string | null;
 }
 
@@ -173,10 +173,14 @@ async function backupOnce(deps: BackupJobDeps, opts: NormalizedBackupOptions, ru
     const facts = await takeSnapshot(control, deps, opts);
     throwIfInterrupted('backup', deps.signal);
     deps.logger.info(`backing up ${deps.target.display} to ${deps.storage.url}`, { backupId: run.id, key: run.keys.dump });
+    // The counts run in the same snapshot while pg_dump dumps it, not before: the dump waits for nothing.
+    const counting = countTables(control, opts, facts.tables);
+    counting.catch(() => {}); // awaited below; a failed dump ends the session and so the counting
     written.dump = true;
     if (opts.jobs > 1) tmp = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'pgops-backup-'));
     const dumped = await dumpToStorage(deps, opts, { binDir, snapshot: facts.snapshot, tmp, key: run.keys.dump, sizeHint: server.bytes, session, compress });
-    const manifest = buildManifest(deps, opts, run, { server, pgDump: pgDump.text, facts, ...dumped });
+    const tables = await counting;
+    const manifest = buildManifest(deps, opts, run, { server, pgDump: pgDump.text, migration: facts.migration, tables, ...dumped });
     // The last moment to stop: once the manifest is written, the backup exists.
     throwIfInterrupted('backup', deps.signal);
     written.manifest = true;
@@ -202,21 +206,23 @@ async function readServerFacts(control: pg.Client): Promise<ServerFacts> {
 }
 
 /**
- * Row counts are taken at backup start, in this REPEATABLE READ transaction; pg_dump imports its
- * snapshot (--snapshot) while it stays open, so the counts match the dump exactly.
+ * A REPEATABLE READ transaction whose snapshot pg_dump imports (--snapshot) and the row counts are
+ * taken in: while it stays open, the counts match the dump exactly.
  */
 async function takeSnapshot(control: pg.Client, deps: BackupJobDeps, opts: NormalizedBackupOptions): Promise<SnapshotFacts> {
   // No timeouts here: counting a large table takes as long as it takes, as pg_dump does.
   await control.query('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; SET lock_timeout = 0');
   await control.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   const snap = await control.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
-  const selected = (await listUserTables(control)).filter((t) => tableSelected(t, opts.tables, opts.excludeTables));
-  // Exact counts cost a second full read of every table; they are what the restore test compares against.
-  const tables: TableCount[] = opts.schemaOnly
-    ? selected.map((t) => ({ schema: t.schema, name: t.name, rows: null }))
-    : opts.rowCounts === 'estimate' ? await estimateRows(control, selected) : await countRows(control, selected);
+  const tables = (await listUserTables(control)).filter((t) => tableSelected(t, opts.tables, opts.excludeTables));
   const migration = await lastMigration(control, deps.migrationsTable ?? { schema: 'public', table: 'pgmigrations' });
   return { snapshot: snap.rows[0]!.s, tables, migration };
+}
+
+/** Exact counts cost a second full read of every table; they are what the restore test compares against. */
+async function countTables(control: pg.Client, opts: NormalizedBackupOptions, tables: SnapshotFacts['tables']): Promise<TableCount[]> {
+  if (opts.schemaOnly) return tables.map((t) => ({ schema: t.schema, name: t.name, rows: null }));
+  return opts.rowCounts === 'estimate' ? estimateRows(control, tables) : countRows(control, tables);
 }
 
 interface DumpContext {
@@ -243,7 +249,7 @@ async function dumpToStorage(deps: BackupJobDeps, opts: NormalizedBackupOptions,
   return { format: 'custom', ...(await streamCustomDump(cmd, deps.storage, ctx.key, progress, ctx.sizeHint, deps.signal)) };
 }
 
-function buildManifest(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: BackupRun, d: { server: ServerFacts; pgDump: string; facts: SnapshotFacts; format: BackupManifest['format'] } & Streamed): BackupManifest {
+function buildManifest(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: BackupRun, d: { server: ServerFacts; pgDump: string; migration: string | null; tables: TableCount[]; format: BackupManifest['format'] } & Streamed): BackupManifest {
   const completed = (deps.clock ?? (() => new Date()))();
   return {
     id: run.id,
@@ -259,9 +265,9 @@ function buildManifest(deps: BackupJobDeps, opts: NormalizedBackupOptions, run: 
     serverVersion: d.server.text,
     pgDumpVersion: d.pgDump,
     options: opts,
-    migration: d.facts.migration,
+    migration: d.migration,
     key: run.keys.dump,
-    tables: d.facts.tables,
+    tables: d.tables,
   };
 }
 
