@@ -155,6 +155,31 @@ describe('backup', () => {
     expect((await verifyBackup(h.deps, m.id, { restoreTest: true })).restoreTest).toMatchObject({ ok: true, compared: 4 });
   });
 
+  it('counts rows in the dump\'s own snapshot while writes go on: the restore test then matches', async () => {
+    const h = harness(cluster, storage, db);
+    const writer = new pg.Client({ connectionString: cluster.pg.url(db) });
+    await writer.connect();
+    let writing = true;
+    let inserted = 0;
+    const writes = (async () => {
+      while (writing) {
+        await writer.query("INSERT INTO orders (user_id, total) SELECT 1, 1 FROM generate_series(1, 50)");
+        inserted += 50;
+      }
+    })();
+    try {
+      const m = await runBackup(h.deps);
+      const tested = await verifyBackup(h.deps, m.id, { restoreTest: true });
+      expect(tested.restoreTest).toMatchObject({ ok: true, compared: 4, tables: [] });
+    } finally {
+      writing = false;
+      await writes;
+      await writer.end();
+    }
+    expect(inserted).toBeGreaterThan(0);
+    await cluster.query('DELETE FROM orders WHERE id > 3000', [], db);
+  });
+
   it('reports a backup whose dump is gone', async () => {
     const h = harness(cluster, storage, db);
     const m = await runBackup(h.deps);
