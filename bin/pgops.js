@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The pgops CLI. Runs dist/pgops.mjs (`npm run build`; `npm test` and `npm start` build it first)
-// while it is newer than every source file it was built from; otherwise, in a checkout being
-// edited, the TypeScript itself through tsx (slower to start, never stale).
+// The pgops CLI. Runs dist/pgops.mjs (`npm run build`; `npm test` and `npm start` build it first;
+// it loads its chunks in dist/chunks/ on use) while it is newer than every source file it was built
+// from; otherwise, in a checkout being edited, the TypeScript itself through tsx (slower to start,
+// never stale). bin/server-cli.ts (freshDistEntry) holds dist/ to the same rule.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,7 +15,8 @@ function newestSource() {
   let newest = statSync(join(root, 'package-lock.json'), { throwIfNoEntry: false })?.mtimeMs ?? Infinity;
   const walk = (dir) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
+      // Not path.join: its normalising was most of this walk's cost at start (20-80 ms against 5-13 ms).
+      const p = `${dir}/${e.name}`;
       if (e.isDirectory()) walk(p);
       else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
     }

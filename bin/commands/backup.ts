@@ -1,17 +1,17 @@
-import { Command } from 'commander';
-import { backupContent, type InvalidBackup } from '../../functions/core/catalog/catalog.ts';
+import { Command, Option } from 'commander';
+import type { InvalidBackup } from '../../functions/core/catalog/catalog.ts';
 import type { BackupManifest } from '../../functions/core/catalog/manifest.ts';
 import type { RestoreResult } from '../../functions/core/backup/restore.ts';
 import type { VerifyResult } from '../../functions/core/backup/verify.ts';
 import { parseCount, runCommand, type Io } from './run-command.ts';
 import { PgopsError } from '../../functions/core/errors.ts';
 import { formatBytes } from '../../functions/core/format.ts';
-import { backupMetrics, restoreTestFailedMetrics, restoreTestMetrics, type MetricDatum } from '../../functions/core/metrics.ts';
+import type { MetricDatum } from '../../functions/core/metrics.ts';
 import { createProgress, progressEnabled } from '../render/progress.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-interface BackupFlags { schemaOnly?: boolean; dataOnly?: boolean; table?: string[]; excludeTable?: string[]; jobs?: number }
+interface BackupFlags { schemaOnly?: boolean; dataOnly?: boolean; table?: string[]; excludeTable?: string[]; jobs?: number; compression?: string; rowCounts?: 'exact' | 'estimate' }
 
 export function backupCommand(io: Io): Command {
   return new Command('backup')
@@ -21,18 +21,25 @@ export function backupCommand(io: Io): Command {
     .option('--table <pattern>', 'dump only matching tables (repeatable; pg_dump -t)', collect)
     .option('--exclude-table <pattern>', 'skip matching tables (repeatable; pg_dump -T)', collect)
     .option('--jobs <n>', 'parallel dump (directory format, staged on local disk, then tarred)', parseCount)
+    .option('--compression <spec>', 'gzip:N (0-9), lz4 or zstd:N (pg_dump >= 16), none (default: backup.compression, gzip:1)')
+    .addOption(new Option('--row-counts <how>', 'row counts in the manifest: exact (count(*) of every table) or estimate (statistics) (default: backup.rowCounts, exact)').choices(['exact', 'estimate']))
     .addHelpText('after', `
 The dump streams from pg_dump to storage without touching local disk (except with --jobs); its
 SHA-256 and size are computed on the way. The manifest is written last: a backup exists only when
 its manifest does. If pg_dump fails, is killed or storage fails, the partial dump is removed, no
 manifest is written, an alert names the cause and the exit code is 1.
 
+The restore test compares the restored tables' row counts with the manifest's. Exact counts cost
+a second full read of every table at backup time; estimates cost nothing, and the restore test
+then checks only that every table is there.
+
 Layout: <storage>/<database>/logical/<backupId>/{dump,manifest.json}
 
 Examples:
   $ pgops backup --storage s3://my-backups/pgops --database-url postgres://app@db:5432/auth
   $ pgops backup --storage file:///var/backups/pgops --exclude-table audit_logs
-  $ pgops backup --jobs 4 --json`)
+  $ pgops backup --jobs 4 --json
+  $ pgops backup --compression none --row-counts estimate   # fastest, largest`)
     .action((_o, cmd: Command) => runCommand<BackupFlags, BackupManifest>(cmd, io, async (ctx) => {
       const progress = createProgress('backup', { enabled: progressEnabled(ctx.opts.json), write: io.err });
       try {
@@ -43,20 +50,23 @@ Examples:
           tables: ctx.opts.table,
           excludeTables: ctx.opts.excludeTable,
           jobs: ctx.opts.jobs,
+          compression: ctx.opts.compression,
+          rowCounts: ctx.opts.rowCounts,
         });
       } finally {
         progress.done();
       }
-    }, printBackup, { job: 'backup', metrics: (o) => ('result' in o ? backupMetrics(o.result) : []) }));
+    }, printBackup, { job: 'backup', metrics: async (o) => ('result' in o ? (await import('../../functions/core/metrics.ts')).backupMetrics(o.result) : []) }));
 }
 
-function printBackup(m: BackupManifest, { io: o }: { io: Io }): void {
-  const content = backupContent(m);
+async function printBackup(m: BackupManifest, { io: o }: { io: Io }): Promise<void> {
+  const content = (await import('../../functions/core/catalog/catalog.ts')).backupContent(m);
   o.out(`backup ${m.id} (${content}): ${formatBytes(m.bytes)} in ${(m.durationMs / 1000).toFixed(1)} s, sha256 ${m.sha256}\n  ${m.key}\n`);
   if (content !== 'full') o.out(`  a ${content} backup: "latest" and retention's full backups ignore it; restore it by its id\n`);
 }
 
-function printBackupList(list: BackupManifest[], invalid: InvalidBackup[], o: Io): void {
+async function printBackupList(list: BackupManifest[], invalid: InvalidBackup[], o: Io): Promise<void> {
+  const { backupContent } = await import('../../functions/core/catalog/catalog.ts');
   if (list.length === 0) o.out('no backups\n');
   else o.out(`${'id'.padEnd(26)} ${'kind'.padEnd(11)} ${'completed'.padEnd(24)} ${'size'.padStart(10)}  migration\n`);
   for (const m of list) o.out(`${m.id.padEnd(26)} ${backupContent(m).padEnd(11)} ${m.completedAt.padEnd(24)} ${formatBytes(m.bytes).padStart(10)}  ${m.migration ?? '-'}\n`);
@@ -104,8 +114,9 @@ Examples:
 }
 
 /** Only a restore test reports metrics: its success and RTO, or its failure (not a refusal that pages nobody: bad usage). */
-function verifyMetrics(o: { result: VerifyResult } | { error: unknown }, opts: { restoreTest?: boolean }): MetricDatum[] {
+async function verifyMetrics(o: { result: VerifyResult } | { error: unknown }, opts: { restoreTest?: boolean }): Promise<MetricDatum[]> {
   if (!opts.restoreTest) return [];
+  const { restoreTestFailedMetrics, restoreTestMetrics } = await import('../../functions/core/metrics.ts');
   if ('result' in o) return restoreTestMetrics(o.result.restoreTest);
   return o.error instanceof PgopsError && o.error.alert === null ? [] : restoreTestFailedMetrics();
 }

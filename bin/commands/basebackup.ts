@@ -4,7 +4,6 @@ import { Command, Option } from 'commander';
 import type { InvalidBackup } from '../../functions/core/catalog/catalog.ts';
 import type { PhysicalManifest } from '../../functions/core/catalog/physical.ts';
 import { formatBytes } from '../../functions/core/format.ts';
-import { baseBackupMetrics } from '../../functions/core/metrics.ts';
 import { createProgress, progressEnabled } from '../render/progress.ts';
 import { parseCount, runCommand, type Io } from './run-command.ts';
 
@@ -54,7 +53,7 @@ Examples:
       } finally {
         progress.done();
       }
-    }, (m, { io: o }) => printBaseBackup(m, o), { job: 'basebackup', metrics: (o) => ('result' in o ? baseBackupMetrics() : []) }));
+    }, (m, { io: o }) => printBaseBackup(m, o), { job: 'basebackup', metrics: async (o) => ('result' in o ? (await import('../../functions/core/metrics.ts')).baseBackupMetrics() : []) }));
 }
 
 function printBaseBackup(m: PhysicalManifest, o: Io): void {

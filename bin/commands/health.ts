@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatHealthTable } from '../render/health-table.ts';
 import { healthExitCode, HealthUnknownError, type HealthResult, type HealthThresholds } from '../../functions/core/health/types.ts';
@@ -57,7 +56,7 @@ async function health(ctx: CommandContext<HealthOpts>): Promise<HealthResult> {
   }, () => runHealth(deps));
   if (opts.alert) {
     const { deliverHealthAlerts } = await import('../../functions/core/health/alert-dedupe.ts');
-    await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage: deps.storage, runId: randomUUID() });
+    await deliverHealthAlerts({ result, alerter: rt.alerter, logger: rt.logger, repeatHours: config.health.alertRepeatHours, storage: deps.storage, runId: (await import('node:crypto')).randomUUID() });
   }
   return result;
 }

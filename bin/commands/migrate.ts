@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import type { MigrateRequest, MigrateResult, MigrationStatus } from '../../functions/core/migrate/job.ts';
-import { findingLines, formatGithub, formatRules, formatText, hasErrors, ruleList, type RuleList } from '../../functions/core/migrate/lint/format.ts';
+import type { RuleList } from '../../functions/core/migrate/lint/format.ts';
 import type { LintReport } from '../../functions/core/migrate/lint/types.ts';
 import type { SafetyPoint } from '../../functions/core/migrate/safety-point.ts';
 import { redact } from '../../functions/core/redact.ts';
@@ -10,6 +10,7 @@ import { parseCount, runCommand, type CommandContext, type Io } from './run-comm
 // Loaded on use: node-pg-migrate is only needed by these commands.
 const job = () => import('../../functions/core/migrate/job.ts');
 const lintJob = () => import('../../functions/core/migrate/lint/job.ts');
+const lintFormat = () => import('../../functions/core/migrate/lint/format.ts');
 
 function statusLines(s: MigrationStatus): string[] {
   const lines: string[] = [];
@@ -37,9 +38,10 @@ function safetyPointLines(sp: SafetyPoint): string[] {
   return lines.length > 0 ? [`Safety point${sp.planned ? ' (dry run: nothing taken)' : ''}:`, ...lines.map((l) => `  ${l}`)] : [];
 }
 
-function printResult(result: MigrateResult, { io }: CommandContext<unknown>): void {
+async function printResult(result: MigrateResult, { io }: CommandContext<unknown>): Promise<void> {
   // The same masking as --json: a dry run's SQL may carry a PASSWORD literal.
   const r = redact(result);
+  const { findingLines } = await lintFormat();
   if (r.lint) io.out(`Lint findings (migrate.lint lets them through):\n${r.lint.findings.flatMap((f) => findingLines(f)).map((l) => `  ${l}`).join('\n')}\n`);
   const safety = r.safetyPoint ? safetyPointLines(r.safetyPoint) : [];
   if (safety.length > 0) io.out(`${safety.join('\n')}\n`);
@@ -168,16 +170,17 @@ function lintCommand(io: Io): Command {
     .addHelpText('after', LINT_HELP)
     .action((files: string[], _o, cmd: Command) => runCommand<LintOptions, LintReport | RuleList>(cmd, io,
       async ({ rt, opts }) => {
-        if (opts.rules) return ruleList();
+        if (opts.rules) return (await lintFormat()).ruleList();
         const { databaseConfigured, runLint } = await lintJob();
         const database = databaseConfigured(rt.settings) ? await rt.migrateDeps() : undefined;
         return runLint({ dir: rt.settings.migrationsDir, cwd: process.cwd(), logger: rt.logger, database }, { files, all: opts.all ?? false });
       },
-      (report, { io: o, opts }) => o.out(printLint(report, opts.format)),
-      { exitCode: (r) => ('findings' in r && hasErrors(r) ? 1 : 0) }));
+      async (report, { io: o, opts }) => o.out(await printLint(report, opts.format)),
+      { exitCode: async (r) => ('findings' in r && (await lintFormat()).hasErrors(r) ? 1 : 0) }));
 }
 
-function printLint(report: LintReport | RuleList, format: LintOptions['format']): string {
+async function printLint(report: LintReport | RuleList, format: LintOptions['format']): Promise<string> {
+  const { formatGithub, formatRules, formatText } = await lintFormat();
   if (format === 'json') return `${JSON.stringify(redact(report), null, 2)}\n`;
   if ('rules' in report) return formatRules(report);
   // The same masking as --json: a statement may carry a PASSWORD literal.

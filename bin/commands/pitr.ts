@@ -7,8 +7,6 @@ import type { PitrDeps, PitrDryRun, PitrProgress, PitrResult } from '../../funct
 import type { ManagedPitrDryRun, ManagedPitrResult } from '../../functions/core/pitr/managed/job.ts';
 import type { InAwsResult } from '../../functions/core/pitr/managed/in-aws.ts';
 import type { FromStateResult } from '../../functions/core/pitr/managed/from-state.ts';
-import { isManagedRequest } from '../../functions/core/pitr/managed/request.ts';
-import { managedConfigOf } from '../../functions/core/config.ts';
 import type { RestoreProgress } from '../../functions/core/pitr/managed/wait.ts';
 import type { BackupJobDeps } from '../../functions/core/backup/deps.ts';
 import { clearProgressLine, createProgress, progressEnabled, type Progress } from '../render/progress.ts';
@@ -107,7 +105,7 @@ export function pitrCommand(io: Io): Command {
     .action((_o, cmd: Command) => runCommand<PitrFlags, PitrResult | PitrDryRun | ManagedPitrResult | ManagedPitrDryRun | InAwsResult | FromStateResult>(cmd, io, async (ctx) => {
       if (ctx.opts.fromState !== undefined) return runFromStateCommand(ctx, ctx.opts.fromState);
       if (ctx.opts.inAws || ctx.opts.stateMachine !== undefined) return runInAwsCommand(ctx);
-      if (isManagedRequest(ctx.opts)) return runManagedPitrCommand(ctx);
+      if ((await import('../../functions/core/pitr/managed/request.ts')).isManagedRequest(ctx.opts)) return runManagedPitrCommand(ctx);
       const progress = phasedProgress(progressEnabled(ctx.opts.json), io.err);
       try {
         const { runPitr } = await import('../../functions/core/pitr/job.ts');
@@ -188,7 +186,7 @@ function restoreStatusLine(enabled: boolean, write: (s: string) => void): { upda
 /** `pgops pitr --rds-instance ID | --aurora-cluster ID`: AWS restores a temporary copy; the outputs come from it. */
 async function runManagedPitrCommand(ctx: CommandContext<PitrFlags>): Promise<ManagedPitrResult | ManagedPitrDryRun> {
   const { rt, opts: o } = ctx;
-  const { runManagedPitr } = await import('../../functions/core/pitr/managed/job.ts');
+  const [{ runManagedPitr }, { managedConfigOf }] = await Promise.all([import('../../functions/core/pitr/managed/job.ts'), import('../../functions/core/config.ts')]);
   const { config } = rt.settings;
   const status = restoreStatusLine(progressEnabled(o.json), ctx.io.err);
   try {
@@ -213,8 +211,8 @@ async function runInAwsCommand(ctx: CommandContext<PitrFlags>): Promise<InAwsRes
   const { rt, opts: o } = ctx;
   if (!o.inAws) throw new UsageError('invalid managed pitr', ['--state-machine goes with --in-aws']);
   if (o.rdsInstance === undefined && o.auroraCluster === undefined) throw new UsageError('invalid managed pitr', ['--in-aws runs an RDS/Aurora recovery: give --rds-instance ID or --aurora-cluster ID']);
-  const [{ startManagedPitrInAws }, { defaultSfnClient }] = await Promise.all([
-    import('../../functions/core/pitr/managed/in-aws.ts'), import('../../functions/core/aws/sfn-client.ts'),
+  const [{ startManagedPitrInAws }, { defaultSfnClient }, { managedConfigOf }] = await Promise.all([
+    import('../../functions/core/pitr/managed/in-aws.ts'), import('../../functions/core/aws/sfn-client.ts'), import('../../functions/core/config.ts'),
   ]);
   const { config } = rt.settings;
   return startManagedPitrInAws({
@@ -231,7 +229,7 @@ async function runInAwsCommand(ctx: CommandContext<PitrFlags>): Promise<InAwsRes
 /** `--from-state`: the state machine's output step, on the database's task. */
 async function runFromStateCommand(ctx: CommandContext<PitrFlags>, raw: string): Promise<FromStateResult> {
   const { rt } = ctx;
-  const { produceOutputFromState } = await import('../../functions/core/pitr/managed/from-state.ts');
+  const [{ produceOutputFromState }, { managedConfigOf }] = await Promise.all([import('../../functions/core/pitr/managed/from-state.ts'), import('../../functions/core/config.ts')]);
   const { config } = rt.settings;
   return produceOutputFromState({
     rds: rt.rdsClient(), config: managedConfigOf(config), storage: rt.optionalStorage(), logger: rt.logger, alerter: rt.alerter,

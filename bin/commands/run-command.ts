@@ -1,17 +1,14 @@
 // Shared plumbing for every CLI command: settings, runtime, --json, errors and exit codes.
+// The job's machinery (config and zod, the runtime, storage, AWS clients) is imported when a command
+// runs, not when the CLI starts: `pgops --help` loads none of it.
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadSettings, type Flags } from '../../functions/core/config.ts';
+import type { Flags } from '../../functions/core/config.ts';
 import { exitCodeOf, errorMessage } from '../../functions/core/errors.ts';
-import { createTextLogger, type LogLevel } from '../../functions/core/logger.ts';
+import type { LogLevel } from '../../functions/core/logger.ts';
 import { redact, redactString } from '../../functions/core/redact.ts';
-import { runJob } from '../../functions/core/run-job.ts';
-import { buildRuntime, type Runtime } from '../../functions/core/runtime.ts';
-import { openStorage } from '../../functions/core/storage/index.ts';
-import { defaultRdsClient } from '../../functions/core/aws/rds-client.ts';
-import { publishMetrics, type MetricDatum, type MetricSink } from '../../functions/core/metrics.ts';
-import { metricSinkFor } from '../metrics.ts';
+import type { Runtime } from '../../functions/core/runtime.ts';
+import type { MetricDatum } from '../../functions/core/metrics.ts';
 import { clearProgressLine } from '../render/progress.ts';
-import { armDeadline, taskDeadlineSeconds } from '../task-deadline.ts';
 
 export interface GlobalOptions extends Flags {
   json?: boolean;
@@ -45,13 +42,13 @@ export interface CommandContext<O> {
 
 export interface CommandOptions<R, O = unknown> {
   /** Exit code for a result (default 0). */
-  exitCode?: (result: R) => number;
+  exitCode?: (result: R) => number | Promise<number>;
   /** Exit code for a failure; `pgops health` maps every failure to 3 (UNKNOWN), the monitoring-plugin way. */
   errorExitCode?: (err: unknown) => number;
   /** The job this command runs: a failure outside the job itself (its dependencies) is reported by the same policy. */
   job?: string;
   /** What the job reports to CloudWatch when it ends (published only where PGOPS_METRICS says: the Fargate task). */
-  metrics?: (outcome: { result: R } | { error: unknown }, opts: O) => MetricDatum[];
+  metrics?: (outcome: { result: R } | { error: unknown }, opts: O) => MetricDatum[] | Promise<MetricDatum[]>;
 }
 
 /**
@@ -62,7 +59,7 @@ export async function runCommand<O, R>(
   cmd: Command,
   io: Io,
   body: (ctx: CommandContext<O>) => Promise<R>,
-  print: (result: R, ctx: CommandContext<O>) => void,
+  print: (result: R, ctx: CommandContext<O>) => void | Promise<void>,
   options: CommandOptions<R, O & GlobalOptions> = {},
 ): Promise<void> {
   const opts = cmd.optsWithGlobals<O & GlobalOptions & { dryRun?: boolean }>();
@@ -70,23 +67,22 @@ export async function runCommand<O, R>(
   let rt: Runtime | undefined;
   const stopHandling = handleStopSignals(interrupt, io, () => rt?.interruptible() ?? false);
   let disarmDeadline = () => {};
-  let sink: MetricSink | undefined;
+  let publish: MetricsPublisher | undefined;
   try {
-    rt = commandRuntime(opts, io, interrupt.signal);
-    sink = options.metrics ? metricSinkFor(rt.settings) : undefined;
+    rt = await commandRuntime(opts, io, interrupt.signal);
+    publish = options.metrics ? await metricsPublisher(rt) : undefined;
     const job = options.job;
-    const deadline = opts.dryRun ? undefined : taskDeadlineSeconds(job, rt.settings);
-    if (job !== undefined && deadline !== undefined) disarmDeadline = armDeadline({ job, seconds: deadline, interrupt, runtime: () => rt, err: io.err });
+    if (job !== undefined && !opts.dryRun) disarmDeadline = await armTaskDeadline(job, rt, interrupt, io);
     const ctx: CommandContext<O> = { rt, opts, io };
-    const result = job ? await runJob(rt.reporting(), { job, silent: opts.dryRun }, () => body(ctx)) : await body(ctx);
+    const result = job ? await (await import('../../functions/core/run-job.ts')).runJob(rt.reporting(), { job, silent: opts.dryRun }, () => body(ctx)) : await body(ctx);
     disarmDeadline();
-    if (sink && options.metrics) await publishMetrics(sink, rt.databaseId(), options.metrics({ result }, opts), rt.logger);
+    if (publish && options.metrics) await publish(await options.metrics({ result }, opts));
     if (opts.json) io.out(`${JSON.stringify(redact(result), null, 2)}\n`);
-    else print(result, ctx);
-    process.exitCode = (options.exitCode ?? (() => 0))(result);
+    else await print(result, ctx);
+    process.exitCode = await (options.exitCode ?? (() => 0))(result);
   } catch (err) {
     disarmDeadline();
-    if (rt && sink && options.metrics) await publishMetrics(sink, rt.databaseId(), options.metrics({ error: err }, opts), rt.logger);
+    if (publish && options.metrics) await publish(await options.metrics({ error: err }, opts));
     const code = (options.errorExitCode ?? exitCodeOf)(err);
     const message = redactString(errorMessage(err));
     io.err(`pgops: error: ${message}\n`);
@@ -120,7 +116,30 @@ function handleStopSignals(interrupt: AbortController, io: Io, interruptible: ()
   return () => { for (const [name, fn] of listeners) process.off(name, fn); };
 }
 
-function commandRuntime(opts: GlobalOptions, io: Io, signal: AbortSignal): Runtime {
+type MetricsPublisher = (data: MetricDatum[]) => Promise<void>;
+
+/** Publishes the job's metrics where PGOPS_METRICS asks for them (the Fargate task); undefined elsewhere. */
+async function metricsPublisher(rt: Runtime): Promise<MetricsPublisher | undefined> {
+  const [{ metricSinkFor }, { publishMetrics }] = await Promise.all([import('../metrics.ts'), import('../../functions/core/metrics.ts')]);
+  const sink = metricSinkFor(rt.settings);
+  return sink ? (data) => publishMetrics(sink, rt.databaseId(), data, rt.logger) : undefined;
+}
+
+/** The task deadline (the Fargate task's, from settings) armed for this job; returns its disarm. */
+async function armTaskDeadline(job: string, rt: Runtime, interrupt: AbortController, io: Io): Promise<() => void> {
+  const { armDeadline, taskDeadlineSeconds } = await import('../task-deadline.ts');
+  const seconds = taskDeadlineSeconds(job, rt.settings);
+  return seconds === undefined ? () => {} : armDeadline({ job, seconds, interrupt, runtime: () => rt, err: io.err });
+}
+
+async function commandRuntime(opts: GlobalOptions, io: Io, signal: AbortSignal): Promise<Runtime> {
+  const [{ loadSettings }, { createTextLogger }, { buildRuntime }, { openStorage }, { defaultRdsClient }] = await Promise.all([
+    import('../../functions/core/config.ts'),
+    import('../../functions/core/logger.ts'),
+    import('../../functions/core/runtime.ts'),
+    import('../../functions/core/storage/index.ts'),
+    import('../../functions/core/aws/rds-client.ts'),
+  ]);
   const settings = loadSettings({ databaseUrl: opts.databaseUrl, storage: opts.storage, dir: opts.dir, config: opts.config, databaseId: opts.databaseId });
   const level: LogLevel = opts.quiet ? 'warn' : opts.verbose ? 'debug' : settings.logLevel;
   const logger = createTextLogger({ level, write: (line) => { clearProgressLine(); io.err(line); } });

@@ -1,7 +1,6 @@
 // `pgops wal status`: the restore window per timeline, read from storage alone (no connection);
 // exit 1 when a gap or a missing base backup leaves part of it unrecoverable.
 import { Command } from 'commander';
-import { ENV } from '../../functions/core/config.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import type { Runtime } from '../../functions/core/runtime.ts';
 import type { BackupWalStatus, WalStatusDeps, WalStatusReport } from '../../functions/core/wal/status.ts';
@@ -11,6 +10,7 @@ import { runCommand, type Io } from './run-command.ts';
 async function walStatusDeps(rt: Runtime): Promise<WalStatusDeps> {
   const databaseId = rt.settings.databaseId;
   if (!databaseId) {
+    const { ENV } = await import('../../functions/core/config.ts');
     throw new ConfigError('invalid configuration', [`no database id: set --database-id / ${ENV.databaseId} (wal status has no connection to default it from)`]);
   }
   const { checkDatabaseId } = await import('../../functions/core/catalog/layout.ts');

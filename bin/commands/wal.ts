@@ -2,7 +2,6 @@
 // connection: the database id names the archive's folder and must be given. `pgops wal receive`:
 // the same archive fed by streaming replication, as a long-running service.
 import { Command } from 'commander';
-import { ENV } from '../../functions/core/config.ts';
 import { ConfigError, exitCodeOf } from '../../functions/core/errors.ts';
 import type { Runtime } from '../../functions/core/runtime.ts';
 import type { WalDeps, WalFetchResult, WalPushResult } from '../../functions/core/wal/archive.ts';
@@ -15,6 +14,7 @@ import { walStatusCommand } from './wal-status.ts';
 async function walDeps(rt: Runtime): Promise<WalDeps> {
   const databaseId = rt.settings.databaseId;
   if (!databaseId) {
+    const { ENV } = await import('../../functions/core/config.ts');
     throw new ConfigError('invalid configuration', [`no database id: set --database-id / ${ENV.databaseId} (wal push and wal fetch have no connection to default it from)`]);
   }
   const { checkDatabaseId } = await import('../../functions/core/catalog/layout.ts');

@@ -1,26 +1,31 @@
 // Clusters that archive their WAL through the real CLI: the server runs `pgops wal push %p` as the
 // postgres user, which cannot read a checkout under a 0700 temp dir (a fresh clone in CI), so the
-// CLI is bundled once per process into a world-readable directory, as the container bundles it.
+// CLI is copied (dist/, which `npm test` builds first) or else bundled, once per process, into a
+// world-readable directory.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { copyFreshDist, worldReadableTempDir } from '../../bin/server-cli.ts';
 import { bundleCliFlags } from '../../lib/bundling.ts';
 
-let bundled: { dir: string; cli: string } | undefined;
+let bundled: string | undefined;
 
-/** `/tmp/pgops-cli-XXXX/pgops.mjs`: bin/pgops.ts bundled with the container's flags, readable by every user. */
+/** `/tmp/pgops-cli-XXXX/pgops.mjs`, readable by every user: the fresh dist/ copied, else bin/pgops.ts bundled with the container's flags. */
 export function bundledCli(): string {
-  if (bundled && existsSync(bundled.cli)) return bundled.cli;
-  const dir = mkdtempSync('/tmp/pgops-cli-');
-  chmodSync(dir, 0o755);
+  if (bundled && existsSync(bundled)) return bundled;
+  bundled = copyFreshDist(process.cwd(), '/tmp/pgops-cli-') ?? bundleCli();
+  return bundled;
+}
+
+/** bin/pgops.ts bundled as the container bundles it (2-3 CPU-s: only when dist/ is stale). */
+function bundleCli(): string {
+  const dir = worldReadableTempDir('/tmp/pgops-cli-');
   const esbuild = join(process.cwd(), 'node_modules', '.bin', 'esbuild');
   const built = spawnSync(esbuild, ['pgops=bin/pgops.ts', ...bundleCliFlags(), '--out-extension:.js=.mjs', `--outdir=${dir}`, '--log-level=warning'], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`bundling the CLI failed: ${built.stderr}`);
   chmodSync(join(dir, 'pgops.mjs'), 0o644);
-  bundled = { dir, cli: join(dir, 'pgops.mjs') };
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return bundled.cli;
+  return join(dir, 'pgops.mjs');
 }
 
 /** A directory the postgres user can write (file storage for a server-run archive_command), removed on exit. */
