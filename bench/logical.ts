@@ -20,6 +20,8 @@ export interface LogicalSettings {
   /** pgops' --compression and the raw pg_dump's --compress (gzip:N or none on pg_dump 15). */
   compression: string;
   rowCounts: string;
+  /** PGOPS_BENCH_COMPRESSION_ROWS=0 skips the compression levels (e.g. a 3 GB run for memory only). */
+  compressionRows: boolean;
 }
 
 /** From PGOPS_BENCH_*: 1.5 GB (pgbench scale 70 + 400 MiB random bytea) by default, scaled by PGOPS_BENCH_SIZE_GB. */
@@ -32,6 +34,7 @@ export function logicalSettings(env: NodeJS.ProcessEnv): LogicalSettings {
     randomMiB: Number(env.PGOPS_BENCH_RANDOM_MB ?? Math.round((400 * sizeGb) / 1.5)),
     compression: env.PGOPS_BENCH_COMPRESSION ?? 'gzip:1',
     rowCounts: env.PGOPS_BENCH_ROW_COUNTS ?? 'exact',
+    compressionRows: env.PGOPS_BENCH_COMPRESSION_ROWS !== '0',
   };
 }
 
@@ -111,7 +114,7 @@ export async function benchLogical(root: string, s: LogicalSettings, log: (m: st
     // Warm the cache once so the first measured run is not penalised.
     await rawDump(ctx, pgDumpCompress(s.compression));
     const { rows, dumpBytes } = await backupAndRestoreRows(ctx);
-    const compressionRows = await compressionLevelRows(ctx);
+    const compressionRows = s.compressionRows ? await compressionLevelRows(ctx) : [];
     const postgresVersion = await psql(pg, 'postgres', 'SHOW server_version');
     return { settings: s, postgresVersion, cores: availableParallelism(), databaseBytes, dumpBytes, flags: ctx.flags, rows, compressionRows };
   } finally {

@@ -1,18 +1,18 @@
 // `pgops basebackup` (a physical base backup of the whole cluster, for point-in-time recovery) and
 // `pgops basebackups list`. Thin: parse, call the core job or the catalog, print.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { InvalidBackup } from '../../functions/core/catalog/catalog.ts';
 import type { PhysicalManifest } from '../../functions/core/catalog/physical.ts';
 import { formatBytes } from '../../functions/core/format.ts';
 import { createProgress, progressEnabled } from '../render/progress.ts';
 import { parseCount, runCommand, type Io } from './run-command.ts';
 
-interface BaseBackupFlags { compression?: 'gzip' | 'zstd' | 'lz4' | 'none'; archiveWait?: number }
+interface BaseBackupFlags { compression?: string; archiveWait?: number }
 
 export function basebackupCommand(io: Io): Command {
   return new Command('basebackup')
     .description('physical base backup of the whole cluster (pg_basebackup), streamed to storage, for point-in-time recovery')
-    .addOption(new Option('--compression <method>', 'how the tar is stored (default: config physical.compression, gzip)').choices(['gzip', 'zstd', 'lz4', 'none']))
+    .option('--compression <spec>', 'how the tar is stored: gzip, zstd, lz4 or none, optionally with a level (zstd:3; a bare method is level 1) (default: config physical.compression, gzip)')
     .option('--archive-wait <seconds>', 'how long to wait for the WAL the backup needs to reach the archive (default: config physical.archiveWaitSeconds, 120)', parseCount)
     .addHelpText('after', `
 pg_basebackup -Ft -D - -X none streams the whole cluster (every database) as one tar; pgops

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError } from './errors.ts';
-import { compressionSetting, DEFAULT_DUMP_COMPRESSION } from './pgtools/compression.ts';
+import { compressionSetting, DEFAULT_DUMP_COMPRESSION, parsePhysicalCompression } from './pgtools/compression.ts';
 import type { LogLevel } from './logger.ts';
 import { registerSecret } from './redact.ts';
 
@@ -89,8 +89,11 @@ export const fileConfigSchema = z.strictObject({
   }).prefault({}),
   /** Physical base backups (pgops basebackup). */
   physical: z.strictObject({
-    /** gzip (any client), zstd or lz4 (pg_basebackup >= 15 built with them), or none. */
-    compression: z.enum(['gzip', 'zstd', 'lz4', 'none']).default('gzip'),
+    /** gzip (in-process), zstd or lz4 (their command-line tools), or none; `zstd:3`-style levels, bare methods at level 1. */
+    compression: z.string().superRefine((s, ctx) => {
+      const parsed = parsePhysicalCompression(s);
+      if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+    }).default('gzip'),
     /** How long a base backup waits for the WAL it needs to reach the archive before it fails. */
     archiveWaitSeconds: positiveInt.default(120),
   }).prefault({}),

@@ -29,6 +29,8 @@ export const physicalManifestSchema = z.looseObject({
   format: z.literal('tar'),
   /** How the tar is stored: the suffix of `key` follows from it (layout.ts physicalKeys). */
   compression: z.enum(PHYSICAL_COMPRESSIONS),
+  /** The compressor's level; absent in manifests written before levels could be chosen (level 1). */
+  compressionLevel: z.number().int().positive().optional(),
   /** No WAL in the tar: recovery reads startSegment..stopSegment from the archive. */
   walMethod: z.literal('none'),
   startedAt: isoTime,

@@ -1,8 +1,10 @@
-// The compression of a logical dump: `gzip:N` (0-9; `gzip` alone is pg_dump's default 6), `lz4`,
-// `zstd:N` (1-22) or `none`, as pg_dump's own --compress. gzip and none run with any pg_dump;
-// lz4 and zstd need pg_dump 16 or newer (PostgreSQL 15's pg_dump knows only zlib levels).
+// How backups are compressed. A logical dump: `gzip:N` (0-9; `gzip` alone is pg_dump's default 6),
+// `lz4`, `zstd:N` (1-22) or `none`, as pg_dump's own --compress; gzip and none run with any pg_dump,
+// lz4 and zstd need pg_dump 16 or newer (PostgreSQL 15's pg_dump knows only zlib levels). A base
+// backup's tar (physical/compression.ts): the same methods, a bare one at the measured level 1.
 import * as z from 'zod';
 import { ConfigError } from '../errors.ts';
+import type { PhysicalCompression } from '../catalog/layout.ts';
 import type { ToolVersion } from './tools.ts';
 
 export type CompressionMethod = 'gzip' | 'lz4' | 'zstd' | 'none';
@@ -64,4 +66,32 @@ export function pgDumpCompressArg(spec: CompressionSpec, pgDump: ToolVersion): s
     ]);
   }
   return `--compress=${formatCompression(spec)}`;
+}
+
+/** A base backup's default level per method (measured: physical/compression.ts). */
+export const COMPRESSION_LEVEL: Record<PhysicalCompression, number | null> = { gzip: 1, zstd: 1, lz4: 1, none: null };
+
+/** The levels each method takes (`zstd:N` above 19 runs with --ultra). */
+const LEVEL_RANGE: Record<PhysicalCompression, [number, number] | null> = { gzip: [1, 9], zstd: [1, 22], lz4: [1, 12], none: null };
+
+export interface PhysicalCompressionSpec {
+  method: PhysicalCompression;
+  /** null for none. */
+  level: number | null;
+}
+
+/**
+ * `physical.compression` / `basebackup --compression`: gzip, zstd, lz4 or none, optionally with a
+ * level (`zstd:3`, `gzip:6`, `lz4:9`); a bare method takes the measured default, level 1.
+ */
+export function parsePhysicalCompression(text: string): PhysicalCompressionSpec | string {
+  const m = /^(gzip|zstd|lz4|none)(?::(\d{1,2}))?$/.exec(text.trim());
+  if (!m) return `"${text}": expected gzip[:1-9], zstd[:1-22], lz4[:1-12] or none`;
+  const method = m[1] as PhysicalCompression;
+  const range = LEVEL_RANGE[method];
+  if (m[2] === undefined) return { method, level: COMPRESSION_LEVEL[method] };
+  const level = Number(m[2]);
+  if (!range) return `"${text}": none takes no level`;
+  if (level < range[0] || level > range[1]) return `"${text}": ${method} levels run from ${range[0]} to ${range[1]}`;
+  return { method, level };
 }

@@ -16,7 +16,7 @@ import { findPgBinDir } from '../pgtools/binaries.ts';
 import { toolVersion, type ToolVersion } from '../pgtools/tools.ts';
 import { redactString } from '../redact.ts';
 import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
-import { checkCompression } from './compression.ts';
+import { checkCompression, physicalCompressionOf } from './compression.ts';
 import { BaseBackupError, BaseBackupLockedError, BaseTarError } from './errors.ts';
 import { checkBaseBackupVersions } from './pg-basebackup.ts';
 import { streamBaseBackup, type Streamed } from './stream.ts';
@@ -37,13 +37,16 @@ export interface BaseBackupDeps extends BackupJobDeps {
 }
 
 export interface BaseBackupOptions {
-  compression?: PhysicalCompression;
+  /** gzip, zstd, lz4 or none, optionally with a level (`zstd:3`). */
+  compression?: string;
   archiveWaitSeconds?: number;
 }
 
 export interface BaseBackupRun {
   id: string;
   compression: PhysicalCompression;
+  /** null for none. */
+  compressionLevel: number | null;
   keys: ReturnType<typeof physicalKeys>;
   started: Date;
   t0: number;
@@ -78,9 +81,9 @@ const clockOf = (deps: BaseBackupDeps): (() => Date) => deps.clock ?? (() => new
 export async function runBaseBackup(deps: BaseBackupDeps, options: BaseBackupOptions = {}): Promise<PhysicalManifest> {
   const started = clockOf(deps)();
   const id = newBackupId(started);
-  const compression = options.compression ?? deps.physical?.compression ?? 'gzip';
+  const { method: compression, level: compressionLevel } = physicalCompressionOf(options.compression ?? deps.physical?.compression ?? 'gzip');
   const run: BaseBackupRun = {
-    id, compression, keys: physicalKeys(deps.databaseId, id, compression), started, t0: performance.now(),
+    id, compression, compressionLevel, keys: physicalKeys(deps.databaseId, id, compression), started, t0: performance.now(),
     archiveWaitSeconds: options.archiveWaitSeconds ?? deps.physical?.archiveWaitSeconds ?? 120,
     pollMs: deps.archivePollMs ?? 1000,
   };
@@ -202,7 +205,7 @@ interface ManifestParts {
 
 function buildManifest(deps: BaseBackupDeps, run: BaseBackupRun, p: ManifestParts): PhysicalManifest {
   const manifest: PhysicalManifest = {
-    id: run.id, database: deps.databaseId, kind: 'physical', formatVersion: 1, format: 'tar', compression: run.compression, walMethod: 'none',
+    id: run.id, database: deps.databaseId, kind: 'physical', formatVersion: 1, format: 'tar', compression: run.compression, ...(run.compressionLevel !== null ? { compressionLevel: run.compressionLevel } : {}), walMethod: 'none',
     startedAt: run.started.toISOString(), completedAt: clockOf(deps)().toISOString(), durationMs: Math.round(performance.now() - run.t0),
     bytes: p.streamed.bytes, sha256: p.streamed.sha256, key: run.keys.base,
     serverVersion: p.server.text, serverVersionNum: p.server.num, pgBasebackupVersion: p.tool.text,

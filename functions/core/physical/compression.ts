@@ -10,11 +10,19 @@ import { Duplex } from 'node:stream';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { PhysicalCompression } from '../catalog/layout.ts';
 import { childEnvironment } from '../config.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UsageError } from '../errors.ts';
+import { COMPRESSION_LEVEL, parsePhysicalCompression, type PhysicalCompressionSpec } from '../pgtools/compression.ts';
 import { describeExit, exitOk, startTool, type RunningTool } from '../pgtools/tools.ts';
 import { BaseBackupError } from './errors.ts';
 
-export const COMPRESSION_LEVEL: Record<PhysicalCompression, number | null> = { gzip: 1, zstd: 1, lz4: 1, none: null };
+export { COMPRESSION_LEVEL } from '../pgtools/compression.ts';
+
+/** Parses or throws a UsageError naming the setting. */
+export function physicalCompressionOf(text: string): PhysicalCompressionSpec {
+  const spec = parsePhysicalCompression(text);
+  if (typeof spec === 'string') throw new UsageError('invalid base backup options', [`--compression / physical.compression ${spec}`]);
+  return spec;
+}
 
 /** Node 20 has neither zstd nor lz4 in zlib: those run as the standard command-line tools. */
 const EXTERNAL: Partial<Record<PhysicalCompression, { command: string; pkg: string }>> = {
@@ -45,11 +53,11 @@ export function checkCompression(compression: PhysicalCompression): void {
   }
 }
 
-function externalCompressor(compression: PhysicalCompression, signal: AbortSignal | undefined): Compressor {
+function externalCompressor(compression: PhysicalCompression, level: number, signal: AbortSignal | undefined): Compressor {
   const external = EXTERNAL[compression]!;
   const command = findOnPath(external.command);
   if (!command) throw new BaseBackupError(`the ${external.command} command is not installed`);
-  const tool: RunningTool = startTool({ command, args: ['-q', '-c', `-${COMPRESSION_LEVEL[compression]}`], env: childEnvironment() }, { stdin: 'pipe', stdout: 'pipe', signal });
+  const tool: RunningTool = startTool({ command, args: ['-q', '-c', ...(compression === 'zstd' && level > 19 ? ['--ultra'] : []), `-${level}`], env: childEnvironment() }, { stdin: 'pipe', stdout: 'pipe', signal });
   return {
     stream: Duplex.from({ writable: tool.child.stdin!, readable: tool.child.stdout! }),
     async finished() {
@@ -60,13 +68,13 @@ function externalCompressor(compression: PhysicalCompression, signal: AbortSigna
   };
 }
 
-/** The compressor for `compression`, or undefined for none. */
-export function openCompressor(compression: PhysicalCompression, signal?: AbortSignal): Compressor | undefined {
-  if (compression === 'none') return undefined;
+/** The compressor for `compression` at `level` (default: the measured level 1), or undefined for none. */
+export function openCompressor(compression: PhysicalCompression, signal?: AbortSignal, level = COMPRESSION_LEVEL[compression]): Compressor | undefined {
+  if (compression === 'none' || level === null) return undefined;
   if (compression === 'gzip') {
     // zlib runs on libuv's thread pool: beside pg_basebackup, not on the event loop.
-    const gzip = createGzip({ level: COMPRESSION_LEVEL.gzip!, chunkSize: 64 * 1024, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
+    const gzip = createGzip({ level, chunkSize: 64 * 1024, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
     return { stream: gzip, finished: () => Promise.resolve(), kill: () => gzip.destroy() };
   }
-  return externalCompressor(compression, signal);
+  return externalCompressor(compression, level, signal);
 }

@@ -88,7 +88,7 @@ function startFlow(deps: BaseBackupDeps, run: BaseBackupRun, ctx: StreamContext)
   // An abort stops pg_basebackup (and an external compressor): the body then errors, as for any failure.
   const tool = startTool(cmd, { stdout: 'pipe', signal: deps.signal });
   const scanner = new BaseTarScanner();
-  const compressor = openCompressor(run.compression, deps.signal);
+  const compressor = openCompressor(run.compression, deps.signal, run.compressionLevel);
   const onProgress = deps.onProgress;
   const progress = progressReporter(onProgress && ((p) => onProgress({ ...p, ...(ctx.server.sizeBytes > 0 ? { total: ctx.server.sizeBytes } : {}) })));
   const meter = new HashMeter(() => progress.update(scanner.bytes), () => endOfStream(flow, ctx));

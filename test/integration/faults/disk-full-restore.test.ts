@@ -1,7 +1,8 @@
 // Fault: the disk holding the restore's temporary dump fills up (a 1 MiB tmpfs; we run as root).
+// Only --table and --jobs need that file (pg_restore seeks in it); a whole restore streams.
 // pgops promises: the restore fails naming the cause (one critical alert) before it touches the
 // target (no database created), its partial temporary file is removed, and the backup stays
-// listed and verifies.
+// listed and verifies; the same restore without --jobs needs no temporary space at all.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,12 +39,12 @@ afterAll(() => {
   if (mounted) spawnSync('umount', [small]);
 });
 
-describe('disk full for the restore temp file', () => {
+describe('disk full for the restore temp file (--jobs)', () => {
   it('fails naming the cause with one alert, creates nothing, removes its partial temp file; the backup stays good', async (ctx) => {
     if (!mounted) ctx.skip();
     const { deps, alerter } = backupJobDeps(cluster, storage, db, out, { tmpDir: small });
     const target = 'disk_full_copy';
-    const err = await runRestore(deps, goodId, { targetDb: target, create: true }).then(() => undefined, (e: unknown) => out.error(e));
+    const err = await runRestore(deps, goodId, { targetDb: target, create: true, jobs: 2 }).then(() => undefined, (e: unknown) => out.error(e));
     expect(err).toBeInstanceOf(PgopsError);
     expect(exitCodeOf(err)).toBe(1);
     expect((err as Error).message).toMatch(/ENOSPC|no space/i);
@@ -54,5 +55,11 @@ describe('disk full for the restore temp file', () => {
     expect(readdirSync(small)).toEqual([]);
     expect(await listedIds(storage, db)).toEqual([goodId]);
     expect(await verifyBackup(backupJobDeps(cluster, storage, db, out).deps, goodId)).toMatchObject({ ok: true });
+
+    // Streamed from storage into pg_restore, the whole restore fits the same full disk.
+    const streamed = await runRestore(backupJobDeps(cluster, storage, db, out, { tmpDir: small }).deps, goodId, { targetDb: target, create: true });
+    expect(streamed).toMatchObject({ created: true, dryRun: false });
+    expect((await cluster.query('SELECT count(*)::int AS n FROM big', [], target)).rows[0]).toEqual({ n: 50_000 });
+    expect(readdirSync(small)).toEqual([]);
   });
 });

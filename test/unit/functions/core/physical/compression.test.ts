@@ -8,13 +8,14 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../../functions/core/errors.ts';
-import { checkCompression, openCompressor } from '../../../../../functions/core/physical/compression.ts';
+import { checkCompression, openCompressor, physicalCompressionOf } from '../../../../../functions/core/physical/compression.ts';
+import { fileConfigSchema } from '../../../../../functions/core/config.ts';
 
 const originalPath = process.env.PATH;
 afterEach(() => { process.env.PATH = originalPath; });
 
-async function compress(method: 'gzip' | 'zstd', data: Buffer): Promise<Buffer> {
-  const c = openCompressor(method)!;
+async function compress(method: 'gzip' | 'zstd', data: Buffer, level?: number): Promise<Buffer> {
+  const c = openCompressor(method, undefined, level)!;
   const out: Buffer[] = [];
   await pipeline(Readable.from([data]), c.stream, new Writable({ write(chunk: Buffer, _e, cb) { out.push(chunk); cb(); } }));
   await c.finished();
@@ -36,6 +37,27 @@ describe('openCompressor', () => {
 
   it('compresses nothing for none', () => {
     expect(openCompressor('none')).toBeUndefined();
+  });
+});
+
+describe('physical.compression levels', () => {
+  it('takes method:level, a bare method at level 1, and names a bad one', () => {
+    expect(physicalCompressionOf('zstd:3')).toEqual({ method: 'zstd', level: 3 });
+    expect(physicalCompressionOf('gzip')).toEqual({ method: 'gzip', level: 1 });
+    expect(physicalCompressionOf('none')).toEqual({ method: 'none', level: null });
+    expect(() => physicalCompressionOf('gzip:0')).toThrow(/"gzip:0": gzip levels run from 1 to 9/);
+    expect(() => physicalCompressionOf('none:3')).toThrow(/none takes no level/);
+    expect(() => physicalCompressionOf('brotli')).toThrow(/"brotli": expected gzip\[:1-9\], zstd\[:1-22\], lz4\[:1-12\] or none/);
+    expect(fileConfigSchema.safeParse({ physical: { compression: 'lz4:13' } }).error?.issues[0]?.message).toBe('"lz4:13": lz4 levels run from 1 to 12');
+  });
+
+  it('compresses at the level asked: gzip 9 is smaller than gzip 1 on the same data, zstd 19 smaller than zstd 1', async () => {
+    const data = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `${JSON.stringify({ id: i, name: `customer ${i % 313}`, city: ['Oslo', 'Lima', 'Pune', 'Kyiv'][i % 4], total: (i * 37) % 1000 })}\n`).join(''));
+    const [g1, g9] = [await compress('gzip', data, 1), await compress('gzip', data, 9)];
+    expect(g9.length).toBeLessThan(g1.length);
+    expect(gunzipSync(g9).equals(data)).toBe(true);
+    const [z1, z19] = [await compress('zstd', data, 1), await compress('zstd', data, 19)];
+    expect(z19.length).toBeLessThan(z1.length);
   });
 });
 
