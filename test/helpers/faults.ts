@@ -139,7 +139,7 @@ exec "${realBinDir}/pg_dump" "$@"
 `);
   writeFileSync(join(dir, 'pg_restore'), `#!/bin/bash
 last="\${@: -1}"
-case " $* " in *" --dbname="*) if [ -f "$last" ]; then set -- "\${@:1:$(($#-1))}"; exec "${realBinDir}/pg_restore" "$@" < <(exec ${slow} < "$last"); fi ;; esac
+case " $* " in *" --dbname="*) if [ -f "$last" ]; then set -- "\${@:1:$(($#-1))}"; exec "${realBinDir}/pg_restore" "$@" < <(exec ${slow} < "$last"); else exec "${realBinDir}/pg_restore" "$@" < <(exec ${slow}); fi ;; esac
 exec "${realBinDir}/pg_restore" "$@"
 `);
   chmodSync(join(dir, 'pg_dump'), 0o755);

@@ -118,6 +118,12 @@ function neededHistories(inv: WalInventory, files: readonly WalFileObjects[], ke
   }
   // A timeline with nothing but its history (just promoted) is not judged: its WAL is still to come.
   for (const t of inv.histories.keys()) if (!hasFiles.has(t)) needed.add(t);
+  // Nor one that began at or after the oldest kept start: a kept backup may recover into it, even
+  // while its own first segments are still missing (older files of it, such as a .partial, may go).
+  for (const [t, entries] of inv.histories) {
+    const began = entries.at(-1)?.switchLsn;
+    if (began !== undefined && segmentNumberOf(began, inv.segmentSize) >= keepFrom) for (const a of withAncestors(t)) needed.add(a);
+  }
   return needed;
 }
 

@@ -145,6 +145,21 @@ describe('base backup and WAL retention', () => {
     expect(wal).toContain(walKey('00000003.history'));
   });
 
+  it('a timeline that began after the oldest kept start keeps its history while only older files of it exist', async () => {
+    const s = freshStorage();
+    await putSegments(s, 'db', 1, 1, 9);
+    await putSegments(s, 'db', 2, 3, 3); // older than the keep point: deleted
+    await putHistory(s, 'db', 2, [{ parent: 1, switchSegno: 8 }]); // promoted at 8: its first segments are still to come
+    await putSegments(s, 'db', 3, 9, 9); // and a newer timeline beside it
+    await putHistory(s, 'db', 3, [{ parent: 1, switchSegno: 9 }]);
+    await putBaseBackup(s, 'db', { id: B1, startSegno: 6 });
+    const r = await applyWalRetention(s, 'db', NONE, { dryRun: false, now: NOW });
+    expect(r.wal).toMatchObject({ keptFrom: seg(1, 6) });
+    const wal = await keysOf(s, 'db/wal/');
+    expect(wal).not.toContain(walKey(seg(2, 3)));
+    expect(wal).toContain(walKey('00000002.history'));
+  });
+
   it('the history of a kept base backup\'s timeline stays, even when none of that timeline\'s segments is kept', async () => {
     const s = freshStorage();
     await putSegments(s, 'db', 1, 1, 9);
