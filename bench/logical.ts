@@ -5,10 +5,11 @@
 // this machine). Then pg_dump's compression levels (time and bytes), with zstd and lz4 as pipe
 // proxies where this pg_dump has neither.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../bin/demo/embedded-postgres.ts';
+import { freshDistEntry } from '../bin/server-cli.ts';
 import { cpuSeconds, interleave, measure, median, medianOf, spread, type Measured } from './measure.ts';
 
 export interface LogicalSettings {
@@ -346,12 +347,7 @@ function checkCompression(ctx: Ctx): void {
 
 /** bin/pgops.js runs dist/pgops.mjs only while it is newer than every source; otherwise TypeScript through tsx (slower to start). */
 function warnIfStale(root: string, log: (m: string) => void): void {
-  const bundle = statSync(join(root, 'dist', 'pgops.mjs'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => {
-    const p = join(dir, e.name);
-    return e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0;
-  }));
-  if (bundle <= Math.max(newest(join(root, 'bin')), newest(join(root, 'functions')))) log('WARNING: dist/pgops.mjs is missing or older than the sources: pgops runs through tsx (npm run build first)');
+  if (!freshDistEntry(root)) log('WARNING: dist/pgops.mjs is missing or older than the sources: pgops runs through tsx (npm run build first)');
 }
 
 async function psql(pg: EmbeddedPostgres, db: string, sql: string): Promise<string> {

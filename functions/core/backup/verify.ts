@@ -14,7 +14,7 @@ import { interruptionOr, runJob, throwIfInterrupted } from '../run-job.ts';
 import { makeScratchDir, sweepStaleScratch } from './scratch.ts';
 import { StorageNotFoundError } from '../storage/errors.ts';
 import { createDatabase, dropDatabase, maintenanceTarget, RESTORE_CLIENT } from './databases.ts';
-import { readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
+import { readProblems, readStoredObject, tarExtractSink, type ReadResult } from './archive.ts';
 import { resolveBackup } from '../catalog/catalog.ts';
 import { VerifyError } from './errors.ts';
 import { backupKeys } from '../catalog/layout.ts';
@@ -209,10 +209,7 @@ function exitResult(read: ReadResult, exit: ToolExit): ArchiveRead {
 
 /** What differs from the manifest, one short sentence each. */
 function archiveProblems(manifest: BackupManifest, archive: ArchiveRead, restoreTest: boolean): string[] {
-  const problems: string[] = [];
-  const { read } = archive;
-  if (read.bytes !== manifest.bytes) problems.push(`size: the stored object has ${read.bytes} bytes, the manifest says ${manifest.bytes}`);
-  if (read.sha256 !== manifest.sha256) problems.push(`sha256: the stored object hashes to ${read.sha256}, the manifest says ${manifest.sha256}`);
+  const problems = readProblems(archive.read, manifest);
   if (!archive.readable) {
     problems.push(restoreTest ? `restore test: restoring into a scratch database failed: ${archive.why}` : `archive: pg_restore could not read it to its end: ${archive.why}`);
   }
