@@ -77,7 +77,10 @@ describe('pgops wal receive', () => {
     const closed = [await fillAndSwitch(), await fillAndSwitch()];
     await waitFor('the switched segments in the archive', () => closed.every((c) => archived(s, 'term').includes(c)), 90_000);
     await sql('INSERT INTO filler (payload) SELECT md5(g::text) FROM generate_series(1, 500) g');
-    const [{ lsn, name }] = await sql<{ lsn: string; name: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn, pg_walfile_name(pg_current_wal_flush_lsn()) AS name') as [{ lsn: string; name: string }];
+    // The insert position, not the flush position: test clusters run with synchronous_commit off, so
+    // the flush may still stand at the switch's segment boundary (which pg_walfile_name names as the
+    // previous segment). The receiver gets the insert once the WAL writer flushes it.
+    const [{ lsn, name }] = await sql<{ lsn: string; name: string }>('SELECT pg_current_wal_lsn()::text AS lsn, pg_walfile_name(pg_current_wal_lsn()) AS name') as [{ lsn: string; name: string }];
     await waitFor('the receiver to flush the insert', async () => (await sql(`SELECT 1 FROM pg_stat_replication WHERE application_name = 'pgops-wal-receive' AND flush_lsn >= $1::pg_lsn`, [lsn])).length > 0, 60_000);
     process.kill(cli.pid, 'SIGTERM');
     const r = scan.cli(await cli.result);
