@@ -22,7 +22,7 @@ export function backupCommand(io: Io): Command {
     .option('--exclude-table <pattern>', 'skip matching tables (repeatable; pg_dump -T)', collect)
     .option('--jobs <n>', 'parallel dump (directory format, staged on local disk, then tarred)', parseCount)
     .option('--compression <spec>', 'gzip:N (0-9), lz4 or zstd:N (pg_dump >= 16), none (default: backup.compression, gzip:1)')
-    .addOption(new Option('--row-counts <how>', 'row counts in the manifest: exact (count(*) of every table) or estimate (statistics) (default: backup.rowCounts, exact)').choices(['exact', 'estimate']))
+    .addOption(new Option('--row-counts <how>', 'row counts in the manifest: exact (count(*) of every table, a second full read) or estimate (statistics) (default: backup.rowCounts; auto estimates here, the scheduled backup counts exactly)').choices(['exact', 'estimate']))
     .addHelpText('after', `
 The dump streams from pg_dump to storage without touching local disk (except with --jobs); its
 SHA-256 and size are computed on the way. The manifest is written last: a backup exists only when

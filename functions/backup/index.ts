@@ -4,6 +4,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import * as z from 'zod';
 import { instrumented } from '../core/aws/clients.ts';
 import { runBackup } from '../core/backup/backup.ts';
+import { rowCountsFor } from '../core/backup/deps.ts';
 import { dispatchBackup } from '../core/backup/dispatch.ts';
 import { backupMetrics, publishMetrics, type MetricSink } from '../core/metrics.ts';
 import { openStorage } from '../core/storage/index.ts';
@@ -27,8 +28,10 @@ export function createBackupHandler(deps: HandlerDeps & { ecs?: () => ECSClient;
   const ecs = deps.ecs ?? (() => instrumented(new ECSClient({})));
   const metrics = deps.metrics ?? emfSink(() => powertoolsMetrics('pgops-backup'));
   return async (event: unknown) => runJob('backup', { ...deps, openStorage }, async (rt) => {
-    const { mode, database, ...options } = parseEvent(backupEventSchema, event, 'backup');
+    const { mode, database, ...asked } = parseEvent(backupEventSchema, event, 'backup');
     rt.checkServes(database, 'backup');
+    // The scheduled backup: exact row counts under backup.rowCounts auto, inline and on Fargate alike.
+    const options = { ...asked, rowCounts: rowCountsFor(rt.settings.config.backup.rowCounts, 'scheduled') };
     const result = await dispatchBackup({
       target: () => rt.target(),
       session: rt.session,

@@ -84,8 +84,12 @@ export const fileConfigSchema = z.strictObject({
     inlineMaxBytes: positiveInt.default(10 * 1024 ** 3),
     /** pg_dump's compression: gzip:N (0-9), lz4 or zstd:N (pg_dump >= 16), none. The default was chosen on the bench (README). */
     compression: compressionSetting.default(DEFAULT_DUMP_COMPRESSION),
-    /** Row counts in the manifest: exact (count(*) of every table, what the restore test compares) or estimate (statistics, no extra read). */
-    rowCounts: z.enum(['exact', 'estimate']).default('exact'),
+    /**
+     * Row counts in the manifest: exact (count(*) of every table in the dump's snapshot, a second
+     * full read, what the restore test compares) or estimate (statistics, no extra read). auto:
+     * exact for the scheduled backup, estimate for on-demand and migration safety backups.
+     */
+    rowCounts: z.enum(['auto', 'exact', 'estimate']).default('auto'),
   }).prefault({}),
   /** Physical base backups (pgops basebackup). */
   physical: z.strictObject({

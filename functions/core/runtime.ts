@@ -8,7 +8,7 @@ import { defaultSecretsClient, defaultSnsClient, type ClientFactory } from './aw
 import type { Rds } from './aws/rds.ts';
 import { FanoutAlerter, SnsAlerter, StderrAlerter, type Alerter } from './alerts/alerter.ts';
 import { SlackAlerter, resolveSlackWebhook } from './alerts/slack.ts';
-import type { BackupDefaults, BackupJobDeps } from './backup/deps.ts';
+import { rowCountsFor, type BackupDefaults, type BackupJobDeps } from './backup/deps.ts';
 import type { CleanupDeps } from './cleanup/job.ts';
 import { managedConfigOf, type FileConfig, type Settings } from './config.ts';
 import { resolveTarget, type DbSessionOptions, type DbTarget } from './db.ts';
@@ -152,8 +152,9 @@ function rdsClientOf(options: RuntimeOptions): ClientFactory<Rds> {
   return options.rds;
 }
 
+/** What a backup uses when its options do not say; the scheduled backup asks for its row counts itself (rowCountsFor). */
 function backupDefaultsOf(config: FileConfig): BackupDefaults {
-  return { compression: config.backup.compression, rowCounts: config.backup.rowCounts };
+  return { compression: config.backup.compression, rowCounts: rowCountsFor(config.backup.rowCounts, 'on-demand') };
 }
 
 export function buildRuntime(settings: Settings, logger: Logger, options: RuntimeOptions = {}): Runtime {

@@ -47,6 +47,16 @@ export interface BackupDefaults {
 
 export const BUILTIN_BACKUP_DEFAULTS: BackupDefaults = { compression: DEFAULT_DUMP_COMPRESSION, rowCounts: 'exact' };
 
+/**
+ * The row counts a backup takes under the `backup.rowCounts` setting. `auto` pays for exact counts
+ * (a second full read of every table) only in the scheduled backup, whose manifest the nightly
+ * restore test compares; on-demand backups take the planner's estimates.
+ */
+export function rowCountsFor(setting: RowCounts | 'auto', backup: 'scheduled' | 'on-demand'): RowCounts {
+  if (setting !== 'auto') return setting;
+  return backup === 'scheduled' ? 'exact' : 'estimate';
+}
+
 export interface BackupOptions {
   schemaOnly?: boolean;
   dataOnly?: boolean;

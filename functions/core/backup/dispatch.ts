@@ -39,6 +39,7 @@ export function taskCommand(options: BackupOptions & { mode?: BackupMode }): str
   if (options.dataOnly) args.push('--data-only');
   for (const t of options.tables ?? []) args.push('--table', t);
   for (const t of options.excludeTables ?? []) args.push('--exclude-table', t);
+  if (options.rowCounts !== undefined) args.push('--row-counts', options.rowCounts);
   return args;
 }
 

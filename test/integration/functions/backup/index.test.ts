@@ -58,10 +58,10 @@ function handlerWith(config: object, extraEnv: Record<string, string> = {}) {
 }
 
 describe('backup function', () => {
-  it('in auto mode backs a small database up inline and returns the manifest', async () => {
+  it('in auto mode backs a small database up inline and returns the manifest, with exact row counts (the scheduled backup)', async () => {
     const { handler, store } = handlerWith({});
     const m = await handler({ database: 'orders' }) as { id: string; database: string; bytes: number };
-    expect(m).toMatchObject({ database: 'orders', bytes: expect.any(Number) });
+    expect(m).toMatchObject({ database: 'orders', bytes: expect.any(Number), options: { rowCounts: 'exact' } });
     expect(readdirSync(join(store, 'orders', 'logical', m.id)).sort()).toEqual(['dump', 'manifest.json']);
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
@@ -75,7 +75,7 @@ describe('backup function', () => {
     expect(input).toMatchObject({
       cluster: 'pgops', taskDefinition: 'pgops-long-job:3', launchType: 'FARGATE',
       networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0a1', 'subnet-0b2'], securityGroups: ['sg-0c3'], assignPublicIp: 'DISABLED' } },
-      overrides: { containerOverrides: [{ name: 'pgops', command: ['backup', '--table', 'items'], environment: [{ name: 'PGOPS_DATABASE_ID', value: 'orders' }] }] },
+      overrides: { containerOverrides: [{ name: 'pgops', command: ['backup', '--table', 'items', '--row-counts', 'exact'], environment: [{ name: 'PGOPS_DATABASE_ID', value: 'orders' }] }] },
     });
     expect(JSON.stringify(input)).not.toContain(cluster.pg.password);
     expect(readdirSync(store)).toEqual([]);
@@ -105,6 +105,7 @@ describe('backup function', () => {
 
   it('maps events to the task command line', () => {
     expect(taskCommand({ mode: 'fargate', schemaOnly: true, excludeTables: ['audit_logs'] })).toEqual(['backup', '--schema-only', '--exclude-table', 'audit_logs']);
+    expect(taskCommand({ mode: 'fargate', rowCounts: 'estimate' })).toEqual(['backup', '--row-counts', 'estimate']);
   });
 });
 

@@ -48,6 +48,15 @@ describe('buildRuntime', () => {
     expect(opened).toHaveLength(1);
   });
 
+  it('gives on-demand backups estimated row counts under backup.rowCounts auto, and the configured ones otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgops-store-'));
+    const env = { PGOPS_STORAGE: `file://${dir}`, PGOPS_PG_BINDIR: binDir() };
+    expect((await runtime(env).rt.backupDeps()).backupDefaults).toEqual({ compression: 'gzip:1', rowCounts: 'estimate' });
+    const config = join(dir, 'pgops.json');
+    writeFileSync(config, JSON.stringify({ backup: { rowCounts: 'exact', compression: 'gzip:6' } }));
+    expect((await runtime({ ...env, PGOPS_CONFIG: config }).rt.backupDeps()).backupDefaults).toEqual({ compression: 'gzip:6', rowCounts: 'exact' });
+  });
+
   it('a configured tools directory without pg_dump is a configuration error naming it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgops-store-'));
     const { rt } = runtime({ PGOPS_STORAGE: `file://${dir}`, PGOPS_PG_BINDIR: binDir(['pg_restore']) });

@@ -80,5 +80,6 @@ describe('dispatchBackup', () => {
 
   it('maps options to the task command line', () => {
     expect(taskCommand({ dataOnly: true, tables: ['a', 'b'] })).toEqual(['backup', '--data-only', '--table', 'a', '--table', 'b']);
+    expect(taskCommand({ rowCounts: 'exact' })).toEqual(['backup', '--row-counts', 'exact']);
   });
 });

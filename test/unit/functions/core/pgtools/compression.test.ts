@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compressionOf, formatCompression, parseCompression, pgDumpCompressArg } from '../../../../../functions/core/pgtools/compression.ts';
 import { ConfigError } from '../../../../../functions/core/errors.ts';
-import { normalizeBackupOptions } from '../../../../../functions/core/backup/deps.ts';
+import { normalizeBackupOptions, rowCountsFor } from '../../../../../functions/core/backup/deps.ts';
 import { fileConfigSchema } from '../../../../../functions/core/config.ts';
 
 const pgDump15 = { num: 150014, text: 'pg_dump (PostgreSQL) 15.14' };
@@ -47,11 +47,20 @@ describe('backup compression', () => {
   });
 
   it('validates backup.compression and backup.rowCounts in the config file', () => {
-    expect(fileConfigSchema.parse({}).backup).toMatchObject({ compression: 'gzip:1', rowCounts: 'exact' });
+    expect(fileConfigSchema.parse({}).backup).toMatchObject({ compression: 'gzip:1', rowCounts: 'auto' });
     const bad = fileConfigSchema.safeParse({ backup: { compression: 'zstd:99', rowCounts: 'roughly' } });
     expect(bad.success).toBe(false);
     const messages = bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(messages).toContainEqual('backup.compression: "zstd:99": zstd levels run from 1 to 22');
     expect(messages?.some((m) => m.startsWith('backup.rowCounts'))).toBe(true);
+  });
+
+  it('backup.rowCounts auto counts exactly only in the scheduled backup; exact and estimate apply everywhere', () => {
+    expect(rowCountsFor('auto', 'scheduled')).toBe('exact');
+    expect(rowCountsFor('auto', 'on-demand')).toBe('estimate');
+    for (const backup of ['scheduled', 'on-demand'] as const) {
+      expect(rowCountsFor('exact', backup)).toBe('exact');
+      expect(rowCountsFor('estimate', backup)).toBe('estimate');
+    }
   });
 });
