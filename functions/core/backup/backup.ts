@@ -53,7 +53,7 @@ interface Streamed {
 /** Custom format: pg_dump's stdout -> HashMeter -> storage, never touching local disk. */
 async function streamCustomDump(cmd: PgCommand, storage: Storage, key: string, progress: ReturnType<typeof progressReporter>, sizeHint: number, signal?: AbortSignal): Promise<Streamed> {
   // An abort stops pg_dump: the body then errors and the storage discards it, as for any failed dump.
-  const dump = startTool(cmd, { stdout: 'pipe', signal });
+  const dump = startTool(cmd, { stdout: 'pipe', streamBuffers: true, signal });
   // The body ends only once pg_dump has exited cleanly; otherwise it errors, and the storage
   // (S3 multipart or a temporary file) discards what it received.
   let dumpFailure: BackupError | undefined;

@@ -338,7 +338,7 @@ async function runPgRestore(deps: BackupJobDeps, session: DbSessionOptions, mani
 async function streamIntoPgRestore(deps: BackupJobDeps, manifest: BackupManifest, cmd: PgCommand): Promise<ToolExit> {
   const progress = progressReporter(deps.onProgress);
   deps.logger.info(`streaming backup ${manifest.id} into pg_restore`, { key: manifest.key, bytes: manifest.bytes });
-  const tool = startTool(cmd, { stdin: 'pipe', signal: deps.signal });
+  const tool = startTool(cmd, { stdin: 'pipe', streamBuffers: true, signal: deps.signal });
   const gate = new VerifiedTail(manifest, (problems) => mismatchError(manifest, problems, 'streamed'), undefined, (b) => progress.update(b));
   // pg_restore must not finish before it was given the end: that would be a commit we did not allow.
   const exitedEarly = tool.done.then((e) => exitOk(e) && !gate.released);

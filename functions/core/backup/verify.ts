@@ -177,7 +177,7 @@ async function readArchive(deps: BackupJobDeps, manifest: BackupManifest, restor
 type Progress = ReturnType<typeof progressReporter>;
 
 async function readCustomArchive(deps: BackupJobDeps, manifest: BackupManifest, restoreTo: RestoreTo, progress: Progress): Promise<ArchiveRead> {
-  const tool = startTool(buildPgRestoreCommand(deps.target, { ...restoreTo, format: 'custom' }), { stdin: 'pipe', signal: deps.signal });
+  const tool = startTool(buildPgRestoreCommand(deps.target, { ...restoreTo, format: 'custom' }), { stdin: 'pipe', streamBuffers: true, signal: deps.signal });
   let read: ReadResult;
   try {
     read = await readStoredObject(deps.storage, manifest.key, new ChildStdinSink(tool), (b) => progress.update(b), deps.signal);

@@ -197,16 +197,37 @@ export function dieWithParent(cmd: PgCommand, setpriv: string | null = SETPRIV ?
   return setpriv && existsSync(cmd.command) ? { command: setpriv, args: ['--pdeathsig', 'TERM', '--', cmd.command, ...cmd.args] } : { command: cmd.command, args: cmd.args };
 }
 
+// coreutils' stdbuf library (what `stdbuf -o` preloads). A tool's stdio buffer is sized by the
+// descriptor's st_blksize, 4 KiB for a pipe: pg_dump then writes its archive 4 KiB per syscall, and
+// node wakes for each small read (measured: 19 KiB per read on average, 3x node's CPU per MB). With
+// 1 MiB buffers node reads full 64 KiB chunks. Without the library the tool runs as is.
+const STDBUF_LIB = ['/usr/libexec/coreutils/libstdbuf.so', '/usr/lib/coreutils/libstdbuf.so', '/usr/lib64/coreutils/libstdbuf.so'].find((p) => existsSync(p));
+const STREAM_BUFFER_BYTES = String(1024 * 1024);
+
+/** The tool's environment with 1 MiB stdio buffers on its piped stdin/stdout, where the system has the library. */
+export function withStreamBuffers(env: NodeJS.ProcessEnv, pipes: { stdin?: boolean; stdout?: boolean }, lib: string | null = STDBUF_LIB ?? null): NodeJS.ProcessEnv {
+  if (lib === null || (!pipes.stdin && !pipes.stdout)) return env;
+  const preload = env.LD_PRELOAD ? `${lib}:${env.LD_PRELOAD}` : lib;
+  return {
+    ...env, LD_PRELOAD: preload,
+    ...(pipes.stdin ? { _STDBUF_I: STREAM_BUFFER_BYTES } : {}),
+    ...(pipes.stdout ? { _STDBUF_O: STREAM_BUFFER_BYTES } : {}),
+  };
+}
+
 export interface StartOptions {
   stdin?: 'pipe' | 'ignore';
   stdout?: 'pipe' | 'ignore';
+  /** The piped stdin/stdout carry a stream (an archive): give the tool 1 MiB stdio buffers (withStreamBuffers). */
+  streamBuffers?: boolean;
   /** Aborting it stops the tool (SIGTERM). */
   signal?: AbortSignal;
 }
 
 export function startTool(cmd: PgCommand, stdio: StartOptions = {}): RunningTool {
   const argv = dieWithParent(cmd);
-  const child = spawn(argv.command, argv.args, { env: cmd.env, stdio: [stdio.stdin ?? 'ignore', stdio.stdout ?? 'ignore', 'pipe'] });
+  const env = stdio.streamBuffers ? withStreamBuffers(cmd.env, { stdin: stdio.stdin === 'pipe', stdout: stdio.stdout === 'pipe' }) : cmd.env;
+  const child = spawn(argv.command, argv.args, { env, stdio: [stdio.stdin ?? 'ignore', stdio.stdout ?? 'ignore', 'pipe'] });
   let stderr = '';
   let exited = false;
   child.stderr?.setEncoding('utf8');

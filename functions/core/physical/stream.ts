@@ -86,7 +86,7 @@ function startFlow(deps: BaseBackupDeps, run: BaseBackupRun, ctx: StreamContext)
   const connectTimeoutSeconds = (deps.session ?? DEFAULT_SESSION).connectTimeoutMs / 1000;
   const cmd = buildPgBasebackupCommand(deps.target, { binDir: ctx.binDir, applicationName, label: `pgops ${run.id}`, connectTimeoutSeconds });
   // An abort stops pg_basebackup (and an external compressor): the body then errors, as for any failure.
-  const tool = startTool(cmd, { stdout: 'pipe', signal: deps.signal });
+  const tool = startTool(cmd, { stdout: 'pipe', streamBuffers: true, signal: deps.signal });
   const scanner = new BaseTarScanner();
   const compressor = openCompressor(run.compression, deps.signal, run.compressionLevel);
   const onProgress = deps.onProgress;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { backupLockKey } from '../../../../../functions/core/backup/backup.ts';
 import { backupKeys, checkDatabaseId, isBackupId, newBackupId } from '../../../../../functions/core/catalog/layout.ts';
 import { normalizeBackupOptions, progressReporter } from '../../../../../functions/core/backup/deps.ts';
-import { buildPgDumpCommand, buildPgRestoreCommand, checkPgDumpVersion, describeExit, dieWithParent, parseToolVersion, pgEnv, startTool, summarizeStderr } from '../../../../../functions/core/pgtools/tools.ts';
+import { buildPgDumpCommand, buildPgRestoreCommand, checkPgDumpVersion, describeExit, dieWithParent, parseToolVersion, pgEnv, startTool, summarizeStderr, withStreamBuffers } from '../../../../../functions/core/pgtools/tools.ts';
 import { parseRestoreList } from '../../../../../functions/core/backup/restore.ts';
 import { parseTablePattern, tableSelected } from '../../../../../functions/core/backup/tables.ts';
 import { parseDatabaseUrl } from '../../../../../functions/core/db.ts';
@@ -201,5 +201,22 @@ describe('restore sessions and tool processes', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     // Already aborted: the tool is stopped at once.
     expect((await startTool({ command: '/bin/sleep', args: ['30'], env: {} }, { signal: abort.signal }).done).signal).toBe('SIGTERM');
+  });
+
+  it('gives a tool streaming an archive 1 MiB stdio buffers on its piped side only, keeping any LD_PRELOAD; without the library, the environment as is', () => {
+    const lib = '/usr/libexec/coreutils/libstdbuf.so';
+    expect(withStreamBuffers({ PATH: '/usr/bin' }, { stdout: true }, lib)).toEqual({ PATH: '/usr/bin', LD_PRELOAD: lib, _STDBUF_O: '1048576' });
+    expect(withStreamBuffers({ LD_PRELOAD: '/opt/x.so' }, { stdin: true }, lib)).toEqual({ LD_PRELOAD: `${lib}:/opt/x.so`, _STDBUF_I: '1048576' });
+    expect(withStreamBuffers({ PATH: '/usr/bin' }, { stdout: true }, null)).toEqual({ PATH: '/usr/bin' });
+    expect(withStreamBuffers({ PATH: '/usr/bin' }, {}, lib)).toEqual({ PATH: '/usr/bin' });
+  });
+
+  it('starts a streaming tool with the buffer settings in its environment (this machine has coreutils\' library)', async () => {
+    const tool = startTool({ command: '/usr/bin/env', args: [], env: { PATH: '/usr/bin:/bin' } }, { stdout: 'pipe', streamBuffers: true });
+    let out = '';
+    tool.child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    expect((await tool.done).code).toBe(0);
+    expect(out).toMatch(/^_STDBUF_O=1048576$/m);
+    expect(out).toMatch(/^LD_PRELOAD=\S*libstdbuf\.so$/m);
   });
 });
