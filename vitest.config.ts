@@ -1,9 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: fast unit tests, integration tests on a real PostgreSQL (one throwaway
+// Three kinds of tests: fast unit tests, integration tests on a real PostgreSQL (one throwaway
 // cluster per file) and a real S3-protocol server, and CDK infrastructure tests.
 // Timeouts are sized for a busy 2-core runner (two CPU-bound neighbours), not an idle one:
 // a timeout here only turns a hang into a failure, it never measures speed.
+// Unit files that need modules of their own: the X-Ray SDK under Powertools keeps process-wide
+// state (its context and captured clients) that another file's tracer would have set up.
+const NEEDS_FRESH_MODULES = ['test/unit/functions/shared/tracing.test.ts'];
+
 export default defineConfig({
   test: {
     projects: [
@@ -11,10 +15,24 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          exclude: NEEDS_FRESH_MODULES,
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 30_000,
           // Vitest's default is one worker per core minus one: a single worker on two cores.
+          maxWorkers: 2,
+          // Files share each worker's modules (the AWS SDK and zod load once, not 76 times).
+          isolate: false,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'unit-isolated',
+          include: NEEDS_FRESH_MODULES,
+          environment: 'node',
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },
@@ -30,6 +48,9 @@ export default defineConfig({
           hookTimeout: 180_000,
           // Two cores: two files at a time, each with its own cluster.
           maxWorkers: 2,
+          // Files share each worker's modules (the SDK, pg, the jobs load once per worker); every file
+          // still starts and removes its own cluster and storage in its hooks.
+          isolate: false,
           sequence: { groupOrder: 1 },
         },
       },
@@ -43,6 +64,9 @@ export default defineConfig({
           hookTimeout: 300_000,
           // Two synths at a time (the default would be one on two cores).
           maxWorkers: 2,
+          // Files share each worker's modules: aws-cdk-lib loads once per worker, and CDK's in-process
+          // asset cache bundles each function once, not once per file. These tests keep no global state.
+          isolate: false,
           sequence: { groupOrder: 2 },
         },
       },
