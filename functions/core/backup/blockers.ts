@@ -91,15 +91,22 @@ export function watchLockWaits(client: pg.Client, options: { applicationName: st
     }
   };
   const interval = options.intervalMs ?? Math.min(500, Math.max(50, Math.floor(options.timeoutMs / 4)));
+  // stop() wakes the loop from its pause: the restore does not wait out the interval when it ends.
+  let wake: (() => void) | undefined;
   const loop = (async () => {
     while (!stopped) {
       await tick().catch(() => {});
-      await new Promise((r) => setTimeout(r, interval));
+      if (stopped) break;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, interval);
+        wake = () => { clearTimeout(timer); r(); };
+      });
     }
   })();
   return {
     stop: async () => {
       stopped = true;
+      wake?.();
       await loop;
       return fired;
     },
