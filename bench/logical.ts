@@ -239,17 +239,20 @@ async function rawDump(ctx: Ctx, compress: string): Promise<Sample> {
 /**
  * A restore row: both sides restore into a fresh database, dropped after the round. The raw side
  * runs pg_restore with the options pgops gives it (restore.ts runPgRestore, tools.ts
- * buildPgRestoreCommand) on the same dump, from local disk; its database is created untimed.
+ * buildPgRestoreCommand) on the same dump, from local disk, after `createdb` (timed, as pgops'
+ * --create is).
  */
 async function restoreRow(ctx: Ctx, r: { id: string; operation: string; storage: 'file' | 's3'; storeUrl: string; localDump: string }): Promise<Row> {
   const rawArgs = (db: string) => ['--format=custom', `--dbname=${db}`, '--exit-on-error', '--no-password', '--single-transaction', r.localDump];
   ctx.log(`${r.operation}: ${ctx.s.rounds} rounds against pg_restore of a local file`);
   const out = await interleave(ctx.s.rounds, async (i) => {
     const db = `raw_${r.id.replace(/-/g, '_')}_${i}`;
-    await psql(ctx.pg, 'postgres', `CREATE DATABASE ${db}`);
+    // Timed, as pgops' --create is: an operator restoring into a new database creates it first.
+    const created = await measure(ctx.pg.bin('createdb'), ['--no-password', db], { env: ctx.pgEnv });
     const m = await measure(ctx.pg.bin('pg_restore'), rawArgs(db), { env: ctx.pgEnv });
     await psql(ctx.pg, 'postgres', `DROP DATABASE ${db} WITH (FORCE)`);
-    return rawSample(m);
+    const sample = rawSample(m);
+    return { ...sample, ms: sample.ms + created.wallMs, ...(sample.treeCpuMs !== undefined && created.treeCpuMs !== undefined ? { treeCpuMs: sample.treeCpuMs + created.treeCpuMs } : {}) };
   }, async (i) => {
     const db = `pgops_${r.id.replace(/-/g, '_')}_${i}`;
     const env = r.storage === 's3' ? ctx.s3Env : ctx.fileEnv;
@@ -257,7 +260,7 @@ async function restoreRow(ctx: Ctx, r: { id: string; operation: string; storage:
     await psql(ctx.pg, 'postgres', `DROP DATABASE ${db} WITH (FORCE)`);
     return { ...pgopsSample(m.result), s3rverCpuMs: m.s3rverCpuMs };
   }, (i, a, b) => ctx.log(`  round ${i + 1}: raw ${secs(a.ms)} s, pgops ${secs(b.ms)} s`));
-  const raw = `pg_restore ${rawArgs('<fresh db>').slice(0, -1).join(' ')} <local file>`;
+  const raw = `createdb <fresh db> && pg_restore ${rawArgs('<fresh db>').slice(0, -1).join(' ')} <local file>`;
   return { id: r.id, operation: r.operation, raw, pgops: 'pgops restore latest --target-db <fresh db> --create', rawSamples: out.raw, pgopsSamples: out.ours };
 }
 
