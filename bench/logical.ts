@@ -395,7 +395,7 @@ export function logicalTable(res: LogicalResult): string {
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...res.rows.map(tableRow),
     '',
-    'CPU: node = the pgops process alone (what a Lambda pays for); tree = node and the pg_dump/pg_restore it ran; s3rver = the local S3 server, a separate process on the same cores. Peak RSS: the maximum over the rounds; the raw tool\'s own (GNU time). Restores: the raw side\'s fresh database is created untimed, pgops\' --create is timed.',
+    'CPU: node = the pgops process alone (what a Lambda pays for); tree = node and the pg_dump/pg_restore it ran; s3rver = the local S3 server, a separate process on the same cores. Peak RSS: the maximum over the rounds; the raw tool\'s own (GNU time). Restores: both sides create the fresh database inside the timed part (createdb before pg_restore; pgops --create).',
     '',
     compressionTable(res),
   ].join('\n');
