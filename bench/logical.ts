@@ -173,6 +173,21 @@ async function backupAndRestoreRows(ctx: Ctx): Promise<{ rows: Row[]; dumpBytes?
     rows.push(estimate.row);
     rmSync(estimate.last.storeDir, { recursive: true, force: true });
   }
+  // The same work done by the raw tools (pgops' rows above compare with pg_dump alone): what is
+  // pgops' own overhead, and what the work itself costs on this machine.
+  const dumpCmd = `pg_dump -Fc ${pgDumpCompress(ctx.s.compression)}`;
+  const floorFile = join(ctx.work, 'floor.dump');
+  const floorFileRow = await backupRow(ctx, {
+    id: 'backup-file-floor', operation: 'backup to file storage, --row-counts estimate, against the raw tools doing the same work', storage: 'file', rowCounts: 'estimate',
+    raw: `${dumpCmd} | tee <file> | sha256sum; sync <file>`, rawRun: () => rawPipeline(ctx, `| tee ${floorFile} | sha256sum > /dev/null && sync ${floorFile}`, floorFile),
+  });
+  rows.push(floorFileRow.row);
+  rmSync(floorFileRow.last.storeDir, { recursive: true, force: true });
+  const floorSinkRow = await backupRow(ctx, {
+    id: 'backup-s3-sink-floor', operation: 'backup over the S3 protocol, bodies discarded, --row-counts estimate, against pg_dump hashed by sha256sum', storage: 'sink', rowCounts: 'estimate',
+    raw: `${dumpCmd} | sha256sum`, rawRun: () => rawPipeline(ctx, '| sha256sum > /dev/null'),
+  });
+  rows.push(floorSinkRow.row);
   const localDump = join(fileBackup.last.storeDir, fileBackup.last.key);
   if (!existsSync(localDump)) throw new Error(`the file backup's dump is not at ${localDump}`);
   rows.push(await restoreRow(ctx, { id: 'restore-file', operation: 'restore from file storage', storage: 'file', storeUrl: fileBackup.last.url, localDump }));
@@ -228,6 +243,14 @@ async function pgopsBackup(ctx: Ctx, storage: 'file' | 's3' | 'sink', at: Stored
   const manifest = JSON.parse(m.result.stdout) as { bytes: number; key: string };
   at.key = manifest.key;
   return { ...pgopsSample(m.result), s3rverCpuMs: m.s3rverCpuMs, bytes: manifest.bytes };
+}
+
+/** pg_dump piped into `consumer` (shell text) at the row's compression, timed as a whole; `remove` is deleted after. */
+async function rawPipeline(ctx: Ctx, consumer: string, remove?: string): Promise<Sample> {
+  const script = `set -o pipefail; ${ctx.pg.bin('pg_dump')} --format=custom --no-password ${pgDumpCompress(ctx.s.compression)} --dbname=bench ${consumer}`;
+  const m = await measure('bash', ['-c', script], { env: ctx.pgEnv });
+  if (remove) rmSync(remove, { force: true });
+  return rawSample(m);
 }
 
 /** pg_dump as the raw side: custom format to /dev/null, the tool's own RSS and CPU. */
