@@ -49,8 +49,8 @@ export const BUILTIN_BACKUP_DEFAULTS: BackupDefaults = { compression: DEFAULT_DU
 
 /**
  * The row counts a backup takes under the `backup.rowCounts` setting. `auto` pays for exact counts
- * (a second full read of every table) only in the scheduled backup, whose manifest the nightly
- * restore test compares; on-demand backups take the planner's estimates.
+ * (a second full read of every table) only in the scheduled backup, whose counts the scheduled
+ * restore test (`backups verify latest --restore-test`) compares; on-demand backups estimate.
  */
 export function rowCountsFor(setting: RowCounts | 'auto', backup: 'scheduled' | 'on-demand'): RowCounts {
   if (setting !== 'auto') return setting;

@@ -84,15 +84,9 @@ export class FileStorage implements Storage {
         // that makes handle.close() wait forever.
         const out = new Writable({
           highWaterMark: 1024 * 1024,
-          write(chunk: Buffer, _encoding, callback) {
-            writeAll(handle, chunk, bytes).then(() => {
-              bytes += chunk.length;
-              callback();
-            }, callback);
-          },
-          // What arrived while a write was in flight goes out in one write, not one per 64 KiB chunk.
+          // Only writev: what arrived while a write was in flight goes out in one write, not one per 64 KiB chunk.
           writev(chunks, callback) {
-            const joined = Buffer.concat(chunks.map((c) => c.chunk as Buffer));
+            const joined = chunks.length === 1 ? chunks[0]!.chunk as Buffer : Buffer.concat(chunks.map((c) => c.chunk as Buffer));
             writeAll(handle, joined, bytes).then(() => {
               bytes += joined.length;
               callback();
