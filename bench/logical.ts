@@ -23,6 +23,8 @@ export interface LogicalSettings {
   rowCounts: string;
   /** PGOPS_BENCH_COMPRESSION_ROWS=0 skips the compression levels (e.g. a 3 GB run for memory only). */
   compressionRows: boolean;
+  /** The S3 rows over TLS, as AWS S3 is reached (PGOPS_BENCH_S3_TLS=0: plain HTTP). */
+  s3Tls: boolean;
 }
 
 /** From PGOPS_BENCH_*: 1.5 GB (pgbench scale 70 + 400 MiB random bytea) by default, scaled by PGOPS_BENCH_SIZE_GB. */
@@ -36,6 +38,7 @@ export function logicalSettings(env: NodeJS.ProcessEnv): LogicalSettings {
     compression: env.PGOPS_BENCH_COMPRESSION ?? 'gzip:1',
     rowCounts: env.PGOPS_BENCH_ROW_COUNTS ?? 'exact',
     compressionRows: env.PGOPS_BENCH_COMPRESSION_ROWS !== '0',
+    s3Tls: env.PGOPS_BENCH_S3_TLS !== '0',
   };
 }
 
@@ -71,6 +74,8 @@ export interface LogicalResult {
   dumpBytes?: number;
   /** Which of pgops' backup flags this build has (older ones fall back to its defaults). */
   flags: { compression: boolean; rowCounts: boolean };
+  /** Whether the S3 rows ran over TLS (a self-signed certificate; plain HTTP when openssl is missing). */
+  s3Tls: boolean;
   rows: Row[];
   compressionRows: Row[];
 }
@@ -103,10 +108,11 @@ export async function benchLogical(root: string, s: LogicalSettings, log: (m: st
   try {
     const pgEnv = { ...process.env, PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user };
     const databaseBytes = await loadData(pg, pgEnv, s, log);
-    s3 = await startS3rver(root, join(work, 's3'));
-    sink = await startSink(root);
+    const tls = s.s3Tls ? selfSignedCertificate(work, log) : undefined;
+    s3 = await startS3rver(root, join(work, 's3'), tls);
+    sink = await startSink(root, tls);
     const fileEnv = { ...process.env, DATABASE_URL: pg.url('bench'), PGOPS_LOG_LEVEL: 'warn', NODE_OPTIONS: '--openssl-legacy-provider' };
-    const s3Env = { ...fileEnv, PGOPS_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+    const s3Env = { ...fileEnv, PGOPS_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', ...(tls ? { NODE_EXTRA_CA_CERTS: tls.cert } : {}) };
     const sinkEnv = { ...s3Env, PGOPS_S3_ENDPOINT: sink.endpoint };
     const cli = [join(root, 'bin', 'pgops.js')];
     warnIfStale(root, log);
@@ -117,7 +123,7 @@ export async function benchLogical(root: string, s: LogicalSettings, log: (m: st
     const { rows, dumpBytes } = await backupAndRestoreRows(ctx);
     const compressionRows = s.compressionRows ? await compressionLevelRows(ctx) : [];
     const postgresVersion = await psql(pg, 'postgres', 'SHOW server_version');
-    return { settings: s, postgresVersion, cores: availableParallelism(), databaseBytes, dumpBytes, flags: ctx.flags, rows, compressionRows };
+    return { settings: s, postgresVersion, cores: availableParallelism(), databaseBytes, dumpBytes, flags: ctx.flags, s3Tls: tls !== undefined, rows, compressionRows };
   } finally {
     s3?.stop();
     sink?.stop();
@@ -126,26 +132,42 @@ export async function benchLogical(root: string, s: LogicalSettings, log: (m: st
   }
 }
 
-async function startS3rver(root: string, dir: string): Promise<S3rver> {
+interface Tls { key: string; cert: string }
+
+/**
+ * A throwaway key and self-signed certificate for 127.0.0.1 (files in `work`), so the S3 rows pay
+ * what reaching AWS S3 costs (TLS, and no SigV4 hash of the payload: s3.ts); none without openssl.
+ */
+function selfSignedCertificate(work: string, log: (m: string) => void): Tls | undefined {
+  const tls = { key: join(work, 'tls-key.pem'), cert: join(work, 'tls-cert.pem') };
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tls.key, '-out', tls.cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (made.status === 0) return tls;
+  log(`WARNING: no TLS certificate (openssl: ${made.error?.message ?? made.stderr.trim()}): the S3 rows run over plain HTTP, with the payload hashed for SigV4`);
+  return undefined;
+}
+
+async function startS3rver(root: string, dir: string, tls?: Tls): Promise<S3rver> {
   // A separate process, so its CPU does not count against the pgops process being measured.
-  const script = `import S3rver from 's3rver';
-const s = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: 'bench', configs: [] }] });
+  const tlsOptions = tls ? `key: readFileSync(${JSON.stringify(tls.key)}), cert: readFileSync(${JSON.stringify(tls.cert)}), ` : '';
+  const script = `import S3rver from 's3rver'; import { readFileSync } from 'node:fs';
+const s = new S3rver({ ${tlsOptions}address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: 'bench', configs: [] }] });
 const a = await s.run(); console.log(a.port);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
+  return { endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
 }
 
-async function startSink(root: string): Promise<S3rver> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 's3-sink.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startSink(root: string, tls?: Tls): Promise<S3rver> {
+  const env = { ...process.env, ...(tls ? { PGOPS_BENCH_SINK_KEY: tls.key, PGOPS_BENCH_SINK_CERT: tls.cert } : {}) };
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 's3-sink.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once('exit', (c) => reject(new Error(`the S3 sink exited ${c}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
+  return { endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
 }
 
 async function loadData(pg: EmbeddedPostgres, pgEnv: NodeJS.ProcessEnv, s: LogicalSettings, log: (m: string) => void): Promise<number> {
@@ -412,7 +434,7 @@ export function logicalTable(res: LogicalResult): string {
   const s = res.settings;
   const flags = `${res.flags.compression ? '' : ' (pgops has no --compression yet: its pg_dump default)'}${res.flags.rowCounts ? `, row counts ${s.rowCounts}` : ''}`;
   return [
-    `Database ${mib(res.databaseBytes)} MiB (pgbench scale ${s.scale} + ${s.randomMiB} MiB random bytea), dump ${res.dumpBytes !== undefined ? mib(res.dumpBytes) : 'n/a'} MiB at ${s.compression}${flags}; PostgreSQL ${res.postgresVersion}, ${res.cores} cores, ${s.rounds} interleaved rounds, medians.`,
+    `Database ${mib(res.databaseBytes)} MiB (pgbench scale ${s.scale} + ${s.randomMiB} MiB random bytea), dump ${res.dumpBytes !== undefined ? mib(res.dumpBytes) : 'n/a'} MiB at ${s.compression}${flags}; PostgreSQL ${res.postgresVersion}, ${res.cores} cores, ${s.rounds} interleaved rounds, medians; S3 rows over ${res.s3Tls === false ? 'plain HTTP' : 'TLS (self-signed), as AWS S3 is reached'}.`,
     '',
     '| operation | raw tool | raw (s) | pgops (s) | ratio of medians | per-round ratios | pgops node CPU (s) | pgops tree CPU (s) | raw tool CPU (s) | s3rver CPU (s) | node peak RSS (MB) | raw tool peak RSS (MB) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

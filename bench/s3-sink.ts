@@ -2,8 +2,11 @@
 // discards every body: the bench's "S3 upload path" row, which times pgops' own side of an upload
 // (hashing, part buffering, the SDK, HTTP) without s3rver's cost of storing and re-assembling the
 // object on the same two cores, a cost real S3 does not put on the machine running pgops.
-// Run as its own process: `node --import tsx bench/s3-sink.ts` prints its port.
+// Run as its own process: `node --import tsx bench/s3-sink.ts` prints its port. With
+// PGOPS_BENCH_SINK_KEY and PGOPS_BENCH_SINK_CERT (PEM files) it answers over TLS.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { randomBytes } from 'node:crypto';
 
 function drain(req: IncomingMessage): Promise<number> {
@@ -45,9 +48,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   res.end(`<Error><Code>NotImplemented</Code><Message>the bench's S3 sink does not answer ${req.method} ${url.pathname}${url.search}</Message></Error>`);
 }
 
-const server = createServer((req, res) => {
+const onRequest = (req: IncomingMessage, res: ServerResponse) => {
   handle(req, res).catch(() => { res.destroy(); });
-});
+};
+const { PGOPS_BENCH_SINK_KEY: key, PGOPS_BENCH_SINK_CERT: cert } = process.env;
+const server = key && cert ? createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, onRequest) : createServer(onRequest);
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`${typeof address === 'object' && address ? address.port : 0}\n`);

@@ -71,7 +71,30 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     config.requestChecksumCalculation = 'WHEN_REQUIRED';
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   }
-  return instrumented(new S3Client(config));
+  const client = new S3Client(config);
+  unsignPayloadOverTls(client);
+  return instrumented(client);
+}
+
+/** The requests that carry object data, whose payload SigV4 would otherwise hash in full. */
+const DATA_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
+
+/**
+ * Over TLS, object data goes with an unsigned payload (x-amz-content-sha256: UNSIGNED-PAYLOAD), as
+ * the AWS CLI sends it: otherwise SigV4 hashes every byte of every part a second time (our SHA-256
+ * of the dump is the first), a full pass of CPU on the machine running pgops. TLS protects the bytes
+ * in transit, S3 checks each part's CRC32 (the SDK's default checksum against AWS), and the
+ * manifest's SHA-256 covers the whole object. Over plain HTTP the payload stays signed: nothing else
+ * would protect it.
+ */
+function unsignPayloadOverTls(client: S3Client): void {
+  client.middlewareStack.add((next, context) => async (args) => {
+    const request = args.request as { protocol?: unknown; headers?: Record<string, string> } | undefined;
+    if (DATA_COMMANDS.has(context.commandName ?? '') && request?.protocol === 'https:' && request.headers) {
+      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  }, { step: 'build', name: 'pgopsUnsignedPayloadOverTls' });
 }
 
 /** Parses s3://bucket/prefix; a ConfigError names what is wrong (never echoing the URL). */
