@@ -8,35 +8,29 @@ import { defineConfig } from 'vitest/config';
 // state (its context and captured clients) that another file's tracer would have set up.
 const NEEDS_FRESH_MODULES = ['test/unit/functions/shared/tracing.test.ts'];
 
+const UNIT = {
+  environment: 'node',
+  testTimeout: 30_000,
+  hookTimeout: 30_000,
+  // Vitest's default is one worker per core minus one: a single worker on two cores.
+  maxWorkers: 2,
+  sequence: { groupOrder: 0 },
+} as const;
+
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
+          ...UNIT,
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           exclude: NEEDS_FRESH_MODULES,
-          environment: 'node',
-          testTimeout: 30_000,
-          hookTimeout: 30_000,
-          // Vitest's default is one worker per core minus one: a single worker on two cores.
-          maxWorkers: 2,
           // Files share each worker's modules (the AWS SDK and zod load once, not 76 times).
           isolate: false,
-          sequence: { groupOrder: 0 },
         },
       },
-      {
-        test: {
-          name: 'unit-isolated',
-          include: NEEDS_FRESH_MODULES,
-          environment: 'node',
-          testTimeout: 30_000,
-          hookTimeout: 30_000,
-          maxWorkers: 2,
-          sequence: { groupOrder: 0 },
-        },
-      },
+      { test: { ...UNIT, name: 'unit-isolated', include: NEEDS_FRESH_MODULES } },
       {
         test: {
           name: 'integration',

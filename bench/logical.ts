@@ -4,10 +4,11 @@
 // CPU, and the CPU of s3rver (a separate process on the same cores, a cost real S3 does not put on
 // this machine). Then pg_dump's compression levels (time and bytes), with zstd and lz4 as pipe
 // proxies where this pg_dump has neither.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../bin/demo/embedded-postgres.ts';
 import { freshDistEntry } from '../bin/server-cli.ts';
 import { cpuSeconds, interleave, measure, median, medianOf, spread, type Measured } from './measure.ts';
@@ -153,19 +154,20 @@ async function startS3rver(root: string, dir: string, tls?: Tls): Promise<S3rver
 const s = new S3rver({ ${tlsOptions}address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: 'bench', configs: [] }] });
 const a = await s.run(); console.log(a.port);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
-  });
-  return { endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
+  return listening(child, 's3rver', tls);
 }
 
 async function startSink(root: string, tls?: Tls): Promise<S3rver> {
   const env = { ...process.env, ...(tls ? { PGOPS_BENCH_SINK_KEY: tls.key, PGOPS_BENCH_SINK_CERT: tls.cert } : {}) };
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 's3-sink.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  return listening(child, 'the S3 sink', tls);
+}
+
+/** A server process once it has printed its port: its endpoint (https with `tls`), pid and stop. */
+async function listening(child: ChildProcessByStdio<null, Readable, null>, what: string, tls?: Tls): Promise<S3rver> {
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('exit', (c) => reject(new Error(`the S3 sink exited ${c}`)));
+    child.once('exit', (c) => reject(new Error(`${what} exited ${c}`)));
   });
   return { endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
 }
